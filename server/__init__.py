@@ -1,0 +1,1 @@
+"""glm-serve: the HTTP server (filled in by the engine issue)."""
