@@ -65,6 +65,11 @@ class GlmParser:
         return machine.take()
 
     @property
+    def in_reasoning(self) -> bool:
+        """True while the output is inside reasoning (used to count reasoning tokens)."""
+        return self._machine.state is State.REASONING
+
+    @property
     def done(self) -> bool:
         """True once a stop marker (`<|user|>`, `<|observation|>`, …) or finish() ended the output."""
         return self._machine.state is State.DONE

@@ -1,0 +1,173 @@
+"""Composition root: create_app(settings, backend) builds the FastAPI app, picks the backend, wires routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .core.backend import Backend
+from .core.errors import InvalidRequest, ServerError
+from .deps import BackendDep, MetricsDep, require_api_key
+from .metrics import Metrics
+from .openai import render as openai_render
+from .openai import routes as openai_routes
+from .settings import ROOT, Settings
+
+log = logging.getLogger("glm_serve")
+TINY_MODEL_DIR = ROOT / "models" / "tiny-glm"
+
+
+def choose_backend(settings: Settings) -> tuple[Backend, Settings, str]:
+    """The backend the settings ask for, the settings it runs with, and why it was chosen."""
+    if settings.backend == "fake":
+        from .backends.fake import FakeBackend
+
+        return FakeBackend(model=settings.served_name()), settings, "--backend fake"
+    if settings.demo:
+        return _tiny_demo(settings)
+    if settings.backend == "local":
+        from .backends.local import LocalBackend
+
+        return LocalBackend(settings), settings, "--backend local"
+    if _gpu_available() and _is_weights_dir(settings.model):
+        from .backends.local import LocalBackend
+
+        return LocalBackend(settings), settings, f"a CUDA GPU and local weights in {settings.model}"
+    return _tiny_demo(settings)
+
+
+def _tiny_demo(settings: Settings) -> tuple[Backend, Settings, str]:
+    from .backends.local import LocalBackend
+
+    if not (TINY_MODEL_DIR / "config.json").exists():
+        from .tiny_model import build
+
+        log.warning("building the tiny demo model in %s", TINY_MODEL_DIR)
+        build(TINY_MODEL_DIR)
+    demo = settings.model_copy(
+        update={
+            "model": str(TINY_MODEL_DIR),
+            "served_model_name": settings.served_model_name or "glm-tiny-demo",
+            "demo": True,
+            "kv_cache_gib": settings.kv_cache_gib or 1,
+            "gpu_memory_utilization": min(settings.gpu_memory_utilization, 0.3),
+            "max_model_len": settings.max_model_len or 4096,
+        }
+    )
+    why = "settings ask for the demo" if settings.demo else "no usable GPU with local weights"
+    return LocalBackend(demo), demo, why
+
+
+def _gpu_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def _is_weights_dir(model: str) -> bool:
+    from pathlib import Path
+
+    return (Path(model) / "config.json").is_file()
+
+
+DEMO_BANNER = """
+==============================================================================================
+  glm-serve is serving the TINY RANDOM-WEIGHT DEMO MODEL on CPU. Its output is gibberish.
+  It proves the plumbing (real vLLM engine, GLM parser, OpenAI API), nothing more.
+  Serve real GLM weights with:  glm-serve serve --model /path/to/GLM-4.7-FP8   (needs a GPU)
+==============================================================================================
+"""
+
+
+def create_app(settings: Settings | None = None, backend: Backend | None = None) -> FastAPI:
+    """The app. Pass `backend` to serve through it (tests pass a FakeBackend); else settings decide."""
+    settings = settings or Settings()
+    reason = "given by the caller"
+    if backend is None:
+        backend, settings, reason = choose_backend(settings)
+    log.info("backend: %s (%s)", backend.name, reason)
+    if settings.demo:
+        log.warning(DEMO_BANNER)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Loading the engine takes a while: start it in the background so that /health can say 503
+        # meanwhile. AsyncLLM's constructor blocks, hence the worker thread.
+        loading = asyncio.create_task(backend.start())
+        app.state.loading = loading
+        try:
+            yield
+        finally:
+            loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await loading
+            await backend.aclose()
+
+    app = FastAPI(title="glm-serve", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.backend = backend
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    app.state.backend_reason = reason
+    authed = [Depends(require_api_key)]
+    app.include_router(openai_routes.router, dependencies=authed)
+    _add_service_routes(app, authed)
+    _add_error_handlers(app)
+    return app
+
+
+def _add_service_routes(app: FastAPI, authed: list[Any]) -> None:
+    @app.get("/health")
+    async def health(request: Request, backend: BackendDep) -> JSONResponse:
+        state = await backend.health()
+        body = {
+            "status": "ok" if state.ready else "unavailable",
+            "backend": state.backend,
+            "detail": state.detail,
+            "reason": request.app.state.backend_reason,
+            "models": backend.model_ids(),
+        }
+        return JSONResponse(body, status_code=200 if state.ready else 503)
+
+    @app.get("/metrics", dependencies=authed)
+    async def metrics(m: MetricsDep) -> Response:
+        return Response(m.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServerError)
+    async def server_error(request: Request, exc: ServerError) -> JSONResponse:
+        return JSONResponse(openai_render.error_body(exc), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        err = InvalidRequest(
+            f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request body",
+            param=where or None,
+        )
+        return JSONResponse(openai_render.error_body(err), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        err = ServerError(str(exc.detail))
+        err.status, err.type = (
+            exc.status_code,
+            "not_found_error" if exc.status_code == 404 else "invalid_request_error",
+        )
+        return JSONResponse(openai_render.error_body(err), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return JSONResponse(openai_render.error_body(openai_render.unexpected_error()), status_code=500)

@@ -1,0 +1,1 @@
+"""Backends: implementations of core.Backend (local vLLM engine, scripted fake)."""

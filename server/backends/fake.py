@@ -1,0 +1,135 @@
+"""FakeBackend: scripted raw GLM text run through the real parser, for protocol tests and demos."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from parsers import Generation, GlmParser, TextDelta, ToolCallEnd
+from parsers.tags import TAGS
+
+from ..core.backend import Health
+from ..core.errors import ContextTooLong
+from ..core.events import MessageEnd, MessageStart, StreamEvent, Usage, finish_reason
+from ..core.request import ChatRequest, CompletionRequest
+from .prompt import template_messages
+
+Script = Callable[[ChatRequest | CompletionRequest], str]
+DEMO_REPLY = (
+    "The user said hello; a short friendly answer fits.</think>Hello! This is glm-serve's fake backend."
+)
+_PIECES = re.compile("|".join(re.escape(t) for t in sorted(TAGS, key=len, reverse=True)) + r"|[\s\S]{1,4}")
+
+
+def pieces_of(text: str) -> list[str]:
+    """Token-like pieces: GLM tags whole (as an engine emits them), other text four characters at a time."""
+    return _PIECES.findall(text)
+
+
+class FakeBackend:
+    """Replays a script as if a GLM-4.7 model wrote it; every piece counts as one token.
+
+    The script is a string, or a function of the request returning one. Its text starts inside the
+    reasoning when the request thinks (GLM-4.7's prompt opens <think>). `delay` spaces the pieces out
+    so that tests can disconnect mid-stream; `opened`/`closed` count streams for those tests.
+    """
+
+    name = "fake"
+
+    def __init__(
+        self,
+        script: str | Script = DEMO_REPLY,
+        *,
+        model: str = "glm-fake",
+        generation: Generation = "glm47",
+        delay: float = 0.0,
+        context_length: int = 8192,
+        default_thinking: bool = True,
+    ) -> None:
+        self._script = script if callable(script) else (lambda _req: script)
+        self._model = model
+        self._generation = generation
+        self._delay = delay
+        self._context = context_length
+        self._default_thinking = default_thinking
+        self.opened = 0
+        self.closed = 0
+        self.requests: list[ChatRequest | CompletionRequest] = []
+
+    async def start(self) -> None:
+        return None
+
+    def model_ids(self) -> list[str]:
+        return [self._model]
+
+    def context_length(self) -> int | None:
+        return self._context
+
+    async def tokenize(self, req: ChatRequest | CompletionRequest) -> list[int]:
+        if isinstance(req, CompletionRequest):
+            return list(req.prompt) if isinstance(req.prompt, tuple) else list(req.prompt.encode())
+        return list(repr(template_messages(req.messages)).encode())
+
+    async def health(self) -> Health:
+        return Health(ready=True, detail="scripted replies", backend=self.name)
+
+    async def aclose(self) -> None:
+        return None
+
+    def stream(self, req: ChatRequest | CompletionRequest) -> AsyncIterator[StreamEvent]:
+        return self._stream(req)
+
+    async def _stream(self, req: ChatRequest | CompletionRequest) -> AsyncIterator[StreamEvent]:
+        self.requests.append(req)
+        prompt_tokens = len(await self.tokenize(req))
+        if prompt_tokens >= self._context:
+            raise ContextTooLong(f"prompt is {prompt_tokens} tokens; the context is {self._context}")
+        raw, stop_sequence = _apply_stops(self._script(req), req.sampling.stop)
+        pieces = pieces_of(raw)
+        engine_reason = "stop"
+        limit = req.sampling.max_tokens
+        if limit is not None and len(pieces) > limit:
+            pieces, engine_reason, stop_sequence = pieces[:limit], "length", None
+        self.opened += 1
+        try:
+            yield MessageStart(f"chatcmpl-{uuid.uuid4().hex}", req.model, prompt_tokens)
+            parser: GlmParser | None = None
+            if isinstance(req, ChatRequest):
+                thinking = (
+                    req.thinking.enabled if req.thinking.enabled is not None else self._default_thinking
+                )
+                tools: list[dict[str, Any]] | None = (
+                    [t.as_openai() for t in req.tools] if req.parses_tools else None
+                )
+                parser = GlmParser(self._generation, tools, starts_in_reasoning=thinking)
+            called = False
+            reasoning_tokens = 0
+            for piece in pieces:
+                if self._delay:
+                    await asyncio.sleep(self._delay)
+                if parser is not None and parser.in_reasoning:
+                    reasoning_tokens += 1
+                events: list[StreamEvent] = list(parser.feed(piece)) if parser else [TextDelta(piece)]
+                for event in events:
+                    called = called or isinstance(event, ToolCallEnd)
+                    yield event
+            if parser is not None:
+                for event in parser.finish(engine_reason):
+                    called = called or isinstance(event, ToolCallEnd)
+                    yield event
+            usage = Usage(prompt_tokens, len(pieces), reasoning_tokens=reasoning_tokens)
+            yield MessageEnd(finish_reason(engine_reason, called), usage, stop_sequence)
+        finally:
+            self.closed += 1
+
+
+def _apply_stops(text: str, stops: tuple[str, ...]) -> tuple[str, str | None]:
+    """Cut at the earliest stop string, as an engine does; returns the text and the stop that matched."""
+    hits = [(i, s) for s in stops if (i := text.find(s)) >= 0]
+    if not hits:
+        return text, None
+    index, stop = min(hits)
+    return text[:index], stop

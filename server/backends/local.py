@@ -1,0 +1,271 @@
+"""LocalBackend: vLLM's AsyncLLM in-process; prompts from the weights' template; output through the parser."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from parsers import Generation, GlmParser, TextDelta, ToolCallEnd
+
+from ..core.backend import Health
+from ..core.errors import BackendUnavailable, ContextTooLong, InvalidRequest, ServerError
+from ..core.events import (
+    LogprobsDelta,
+    MessageEnd,
+    MessageStart,
+    StreamEvent,
+    TokenLogprob,
+    TopLogprob,
+    Usage,
+    finish_reason,
+)
+from ..core.request import ChatRequest, CompletionRequest, Sampling
+from ..settings import Settings
+from .prompt import PromptRenderer
+
+if TYPE_CHECKING:
+    from vllm import SamplingParams
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+log = logging.getLogger("glm_serve.local")
+
+# GLM ends a turn with any of these; all three must stop generation (zai-org/GLM-4#398).
+STOP_TOKENS = ("<|endoftext|>", "<|user|>", "<|observation|>")
+
+
+def engine_args(settings: Settings) -> Any:
+    """AsyncEngineArgs from the settings; rare vLLM options come through `vllm_args` untouched."""
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    if settings.kv_cache_gib is not None:
+        # vLLM's CPU backend sizes its KV cache from this variable only.
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.kv_cache_gib))
+    kwargs: dict[str, Any] = {
+        "model": settings.model,
+        "served_model_name": [settings.served_name()],
+        "tensor_parallel_size": settings.tensor_parallel_size,
+        "gpu_memory_utilization": settings.gpu_memory_utilization,
+        "enable_prefix_caching": settings.enable_prefix_caching,
+        "max_model_len": settings.max_model_len,
+        "speculative_config": settings.speculative_config,
+        "disable_log_stats": False,  # keeps vLLM's Prometheus metrics (vllm:*) for /metrics
+    }
+    kwargs.update(settings.vllm_args)
+    return AsyncEngineArgs(**kwargs)
+
+
+@contextlib.contextmanager
+def engine_errors() -> Iterator[None]:
+    """Translate vLLM's exceptions into ours (never by reading their text)."""
+    from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
+
+    try:
+        yield
+    except EngineDeadError as exc:
+        raise BackendUnavailable("the inference engine has stopped; restart the server") from exc
+    except EngineGenerateError as exc:
+        raise ServerError("generation failed inside the engine") from exc
+    except ValueError as exc:  # vLLM validates sampling parameters and inputs with ValueError
+        raise InvalidRequest(str(exc)) from exc
+
+
+class LocalBackend:
+    """Serves one set of GLM weights with an embedded vLLM engine."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._engine: AsyncLLM | None = None
+        self._renderer: PromptRenderer | None = None
+        self._generation: Generation = "glm47"
+        self._stop_ids: list[int] = []
+        self._max_len = 0
+        self._tokenizer: Any = None
+        self._load_error: BaseException | None = None
+
+    async def start(self) -> None:
+        # AsyncLLM's constructor blocks for the whole load; a worker thread keeps the server answering.
+        await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        try:
+            engine = AsyncLLM.from_engine_args(engine_args(self._settings))
+        except Exception as exc:
+            self._load_error = exc
+            log.exception("the engine failed to start")
+            raise
+        tokenizer = engine.get_tokenizer()
+        self._renderer = PromptRenderer(tokenizer, self._settings.enable_thinking)  # type: ignore[arg-type]
+        setting = self._settings.generation
+        self._generation = self._renderer.generation() if setting == "auto" else setting
+        vocab = tokenizer.get_vocab()
+        self._stop_ids = [vocab[t] for t in STOP_TOKENS if t in vocab]
+        self._max_len = engine.model_config.max_model_len
+        self._tokenizer = tokenizer
+        self._engine = engine
+        log.info(
+            "engine ready: %s, layout %s, context %d", self._settings.model, self._generation, self._max_len
+        )
+
+    def model_ids(self) -> list[str]:
+        return [self._settings.served_name()]
+
+    def context_length(self) -> int | None:
+        return self._max_len or self._settings.max_model_len
+
+    async def health(self) -> Health:
+        engine = self._engine
+        if self._load_error is not None:
+            return Health(False, f"engine failed to start: {self._load_error}", self.name)
+        if engine is None:
+            return Health(False, "loading the model", self.name)
+        if engine.errored:
+            return Health(False, "the inference engine has stopped", self.name)
+        return Health(True, f"serving {self._settings.model}", self.name)
+
+    async def aclose(self) -> None:
+        if self._engine is not None:
+            await asyncio.to_thread(self._engine.shutdown)
+            self._engine = None
+
+    async def tokenize(self, req: ChatRequest | CompletionRequest) -> list[int]:
+        self._ready()
+        if isinstance(req, CompletionRequest):
+            return self._completion_ids(req)
+        assert self._renderer is not None
+        return self._renderer.render(req).token_ids
+
+    def stream(self, req: ChatRequest | CompletionRequest) -> AsyncIterator[StreamEvent]:
+        return self._stream(req)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _ready(self) -> AsyncLLM:
+        if self._engine is None:
+            raise BackendUnavailable("the model is still loading; try again shortly")
+        if self._engine.errored:
+            raise BackendUnavailable("the inference engine has stopped; restart the server")
+        return self._engine
+
+    def _completion_ids(self, req: CompletionRequest) -> list[int]:
+        if isinstance(req.prompt, tuple):
+            return list(req.prompt)
+        return list(self._tokenizer.encode(req.prompt, add_special_tokens=False))
+
+    async def _stream(self, req: ChatRequest | CompletionRequest) -> AsyncIterator[StreamEvent]:
+        from vllm.inputs import TokensPrompt
+
+        engine = self._ready()
+        parser: GlmParser | None = None
+        if isinstance(req, ChatRequest):
+            assert self._renderer is not None
+            prompt = self._renderer.render(req)
+            ids = prompt.token_ids
+            tools = [t.as_openai() for t in req.tools] if req.parses_tools else None
+            parser = GlmParser(self._generation, tools, prompt.starts_in_reasoning)
+        else:
+            ids = self._completion_ids(req)
+        params = self._sampling_params(req.sampling, len(ids))
+        request_id = f"{'chatcmpl' if parser else 'cmpl'}-{uuid.uuid4().hex}"
+        yield MessageStart(request_id, req.model, len(ids))
+
+        completion_tokens = reasoning_tokens = cached = 0
+        engine_reason: str | None = None
+        stop_reason: Any = None
+        called = False
+        with engine_errors():
+            outputs = engine.generate(TokensPrompt(prompt_token_ids=ids), params, request_id)
+            # aclosing: when our consumer goes away, closing generate() aborts the engine request.
+            async with contextlib.aclosing(outputs):
+                async for out in outputs:
+                    choice = out.outputs[0]
+                    n = len(choice.token_ids)
+                    completion_tokens += n
+                    if parser is not None and parser.in_reasoning:
+                        reasoning_tokens += n
+                    if out.num_cached_tokens:
+                        cached = out.num_cached_tokens
+                    if choice.text:
+                        if parser is None:
+                            yield TextDelta(choice.text)
+                        else:
+                            for event in parser.feed(choice.text):
+                                called = called or isinstance(event, ToolCallEnd)
+                                yield event
+                    if choice.logprobs:
+                        yield _logprobs(choice.token_ids, choice.logprobs, self._tokenizer)
+                    if choice.finish_reason is not None:
+                        engine_reason, stop_reason = choice.finish_reason, choice.stop_reason
+        if parser is not None:
+            for event in parser.finish(engine_reason or "stop"):
+                called = called or isinstance(event, ToolCallEnd)
+                yield event
+        usage = Usage(len(ids), completion_tokens, cached, reasoning_tokens)
+        stop_sequence = stop_reason if isinstance(stop_reason, str) else None
+        yield MessageEnd(finish_reason(engine_reason, called), usage, stop_sequence)
+
+    def _sampling_params(self, s: Sampling, prompt_len: int) -> SamplingParams:
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        room = self._max_len - prompt_len
+        if room <= 0 or (s.max_tokens is not None and s.max_tokens > room):
+            wanted = prompt_len + (s.max_tokens or 1)
+            raise ContextTooLong(
+                f"This model's maximum context length is {self._max_len} tokens. However, you requested "
+                f"{wanted} tokens ({prompt_len} in the messages, {s.max_tokens or 1} in the completion). "
+                "Please reduce the length of the messages or completion.",
+                param="messages",
+            )
+        kwargs: dict[str, Any] = {
+            "max_tokens": s.max_tokens if s.max_tokens is not None else room,
+            "stop": list(s.stop),
+            "stop_token_ids": self._stop_ids,
+            "ignore_eos": s.ignore_eos,
+            "seed": s.seed,
+            "output_kind": RequestOutputKind.DELTA,
+        }
+        for name in (
+            "temperature",
+            "top_p",
+            "top_k",
+            "min_p",
+            "presence_penalty",
+            "frequency_penalty",
+            "repetition_penalty",
+            "min_tokens",
+        ):
+            value = getattr(s, name)
+            if value is not None:
+                kwargs[name] = value
+        if s.logprobs:
+            kwargs["logprobs"] = s.top_logprobs
+        with engine_errors():
+            return SamplingParams(**kwargs)
+
+
+def _logprobs(token_ids: Any, logprobs: Any, tokenizer: Any) -> LogprobsDelta:
+    """vLLM's per-token {id: Logprob} maps as our events (sampled token first, then the top ones)."""
+    tokens = []
+    for token_id, candidates in zip(token_ids, logprobs, strict=False):
+        chosen = candidates.get(token_id)
+        text = (
+            chosen.decoded_token
+            if chosen and chosen.decoded_token is not None
+            else tokenizer.decode([token_id])
+        )
+        top = tuple(
+            TopLogprob(c.decoded_token if c.decoded_token is not None else tokenizer.decode([i]), c.logprob)
+            for i, c in sorted(candidates.items(), key=lambda kv: kv[1].rank or 0)
+            if c.rank is not None and c.rank > 0
+        )
+        tokens.append(TokenLogprob(text, chosen.logprob if chosen else float("-inf"), top))
+    return LogprobsDelta(tuple(tokens))

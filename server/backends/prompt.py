@@ -1,0 +1,119 @@
+"""Prompt rendering: normalise messages, render them with the weights' own chat template, tokenise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from parsers import Generation
+
+from ..core.errors import InvalidRequest
+from ..core.request import ChatRequest, Content, ImagePart, Message
+
+
+class ChatTokenizer(Protocol):
+    """The slice of a Hugging Face tokenizer that rendering needs."""
+
+    chat_template: Any
+
+    def apply_chat_template(self, conversation: Any, **kwargs: Any) -> Any: ...
+
+    def encode(self, text: str, add_special_tokens: bool = ...) -> list[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    text: str
+    token_ids: list[int]
+    starts_in_reasoning: bool  # the text ends inside an open <think>: output begins as reasoning
+
+
+def template_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Messages as GLM's templates expect them.
+
+    Tool-call arguments are mappings (the official templates call `.items()` on them), contents are
+    never None (they would render as "None"), and an assistant turn's reasoning travels as
+    `reasoning_content` so the template can keep it for interleaved thinking.
+    """
+    out: list[dict[str, Any]] = []
+    for msg in messages:
+        item: dict[str, Any] = {"role": msg.role, "content": _text(msg.content)}
+        if msg.role == "assistant":
+            if msg.reasoning:
+                item["reasoning_content"] = msg.reasoning
+            if msg.tool_calls:
+                item["tool_calls"] = [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": dict(c.arguments)},
+                    }
+                    for c in msg.tool_calls
+                ]
+        elif msg.role == "tool" and msg.tool_call_id:
+            item["tool_call_id"] = msg.tool_call_id
+        out.append(item)
+    return out
+
+
+def _text(content: Content) -> str:
+    if isinstance(content, str):
+        return content
+    if any(isinstance(part, ImagePart) for part in content):
+        raise InvalidRequest("this model reads text only; image content is not supported", param="messages")
+    return "".join(part for part in content if isinstance(part, str))
+
+
+def template_kwargs(req: ChatRequest, default_thinking: bool) -> dict[str, Any]:
+    kwargs: dict[str, Any] = dict(req.template_kwargs)
+    enabled = req.thinking.enabled
+    kwargs["enable_thinking"] = default_thinking if enabled is None else enabled
+    if req.thinking.clear is not None:
+        kwargs["clear_thinking"] = req.thinking.clear
+    if req.thinking.effort is not None:
+        kwargs["reasoning_effort"] = req.thinking.effort
+    return kwargs
+
+
+class PromptRenderer:
+    """Renders chat requests with a tokenizer's chat template (vLLM's, or any HF tokenizer)."""
+
+    def __init__(self, tokenizer: ChatTokenizer, default_thinking: bool = True) -> None:
+        if not tokenizer.chat_template:
+            raise ValueError("the tokenizer has no chat template; GLM weights ship one")
+        self._tokenizer = tokenizer
+        self._default_thinking = default_thinking
+
+    def render_text(self, req: ChatRequest) -> str:
+        tools = [t.as_openai() for t in req.tools] if req.tools and req.tool_choice != "none" else None
+        try:
+            text = self._tokenizer.apply_chat_template(
+                template_messages(req.messages),
+                tools=tools,
+                add_generation_prompt=True,
+                tokenize=False,
+                **template_kwargs(req, self._default_thinking),
+            )
+        except InvalidRequest:
+            raise
+        except Exception as exc:  # jinja raises TemplateError and friends on malformed histories
+            raise InvalidRequest(f"the chat template could not render these messages: {exc}") from exc
+        return str(text)
+
+    def render(self, req: ChatRequest) -> Prompt:
+        text = self.render_text(req)
+        # The template writes [gMASK]<sop> itself, so no BOS is added again.
+        ids = self._tokenizer.encode(text, add_special_tokens=False)
+        return Prompt(text=text, token_ids=ids, starts_in_reasoning=text.rstrip().endswith("<think>"))
+
+    def generation(self) -> Generation:
+        """glm47 when the template opens <think> in the generation prompt (GLM-4.7+), else glm45."""
+        probe = ChatRequest(model="", messages=(Message("user", "hi"),))
+        text = self._tokenizer.apply_chat_template(
+            template_messages(probe.messages),
+            add_generation_prompt=True,
+            tokenize=False,
+            enable_thinking=True,
+        )
+        return "glm47" if str(text).rstrip().endswith("<think>") else "glm45"

@@ -1,0 +1,48 @@
+"""The Backend protocol: the one seam between the HTTP surface and whatever generates text."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from .events import StreamEvent
+from .request import ChatRequest, CompletionRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    ready: bool
+    detail: str
+    backend: str
+
+
+class Backend(Protocol):
+    """Generates events for a request.
+
+        ChatRequest ─▶ backend.stream(req) ─▶ MessageStart, ReasoningDelta | TextDelta | ToolCall*
+                                               | LogprobsDelta …, MessageEnd
+
+    `stream` raises core.errors (InvalidRequest, ContextTooLong, BackendUnavailable, …) before its
+    first event when it can; an error later ends the stream. Closing the iterator early (the client
+    went away) must stop the work: the local backend aborts the engine request.
+    """
+
+    name: str
+
+    async def start(self) -> None:
+        """Load whatever is slow to load (the engine). Called once, in the background."""
+
+    def stream(self, req: ChatRequest | CompletionRequest) -> AsyncIterator[StreamEvent]: ...
+
+    def model_ids(self) -> list[str]: ...
+
+    def context_length(self) -> int | None: ...
+
+    async def tokenize(self, req: ChatRequest | CompletionRequest) -> list[int]:
+        """The prompt token ids the request would be sent to the model with."""
+        ...
+
+    async def health(self) -> Health: ...
+
+    async def aclose(self) -> None: ...

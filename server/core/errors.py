@@ -1,0 +1,82 @@
+"""The server's exception tree; each boundary translates foreign errors into these, and renders them.
+
+ServerError                      500  something broke on our side
+├── InvalidRequest               400  the request is malformed or asks for something unsupported
+│   └── ContextTooLong           400  prompt plus max_tokens exceed the model's context
+├── AuthenticationFailed         401  missing or wrong API key
+├── ModelNotFound                404  the request names a model this server does not serve
+├── RateLimited                  429  too many requests (ours, or the upstream's)
+├── BackendUnavailable           503  the engine is loading, dead, or the upstream unreachable
+└── UpstreamError                502  the upstream answered with an error we pass on
+"""
+
+from __future__ import annotations
+
+
+class ServerError(Exception):
+    """Base of every error the server reports to a client."""
+
+    status = 500
+    type = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+
+class InvalidRequest(ServerError):
+    """The request is malformed, out of range, or asks for something this server cannot do."""
+
+    status = 400
+    type = "invalid_request_error"
+
+
+class ContextTooLong(InvalidRequest):
+    """The prompt (plus the requested completion) does not fit the model's context window."""
+
+    code = "context_length_exceeded"
+
+
+class AuthenticationFailed(ServerError):
+    """No API key, or the wrong one."""
+
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class ModelNotFound(ServerError):
+    """The request names a model this server does not serve."""
+
+    status = 404
+    type = "not_found_error"
+    code = "model_not_found"
+
+
+class RateLimited(ServerError):
+    """Too many requests right now; the client should retry later."""
+
+    status = 429
+    type = "rate_limit_error"
+
+
+class BackendUnavailable(ServerError):
+    """The backend cannot serve: still loading, its engine died, or its upstream is unreachable."""
+
+    status = 503
+    type = "service_unavailable"
+
+
+class UpstreamError(ServerError):
+    """An upstream API answered with an error that is passed on to the client."""
+
+    status = 502
+    type = "upstream_error"
+
+    def __init__(self, message: str, *, status: int = 502, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.status = status

@@ -1,0 +1,75 @@
+"""The stream every backend yields: MessageStart, the parser's events, logprobs, then MessageEnd."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStart:
+    request_id: str
+    model: str
+    prompt_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopLogprob:
+    token: str
+    logprob: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    top: tuple[TopLogprob, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LogprobsDelta:
+    """Log-probabilities of the tokens generated since the previous one."""
+
+    tokens: tuple[TokenLogprob, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEnd:
+    finish_reason: FinishReason
+    usage: Usage
+    stop_sequence: str | None = None  # the caller's stop string that ended generation, if one did
+
+
+StreamEvent = (
+    MessageStart
+    | ReasoningDelta
+    | TextDelta
+    | ToolCallStart
+    | ToolArgsDelta
+    | ToolCallEnd
+    | LogprobsDelta
+    | MessageEnd
+)
+
+
+def finish_reason(engine_reason: str | None, made_tool_calls: bool) -> FinishReason:
+    """Map an engine finish reason ("stop", "length", "abort", …) onto the API's vocabulary."""
+    if engine_reason == "length":
+        return "length"
+    return "tool_calls" if made_tool_calls else "stop"

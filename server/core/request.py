@@ -1,0 +1,109 @@
+"""The wire-neutral request: what every wire format converts into and every backend consumes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+ToolChoice = Literal["auto", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image in a user message; kept so a text-only backend can refuse it clearly."""
+
+    url: str
+
+
+Content = str | tuple[str | ImagePart, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryToolCall:
+    """A tool call made by an earlier assistant turn; arguments already decoded to a mapping."""
+
+    id: str
+    name: str
+    arguments: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: Content = ""
+    reasoning: str | None = None  # an assistant turn's thinking, kept for interleaved thinking
+    tool_calls: tuple[HistoryToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_openai(self) -> dict[str, Any]:
+        """The Chat Completions shape, which GLM's chat template and the parser both read."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": dict(self.parameters),
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """Generation limits and sampling knobs; None means the backend's default."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    repetition_penalty: float | None = None
+    min_tokens: int | None = None
+    ignore_eos: bool = False
+    logprobs: bool = False
+    top_logprobs: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Thinking:
+    """GLM's thinking controls, passed to the chat template. None leaves the template's default."""
+
+    enabled: bool | None = None
+    clear: bool | None = None  # clear_thinking: drop reasoning of turns before the last user message
+    effort: str | None = None  # reasoning_effort (GLM-5: "max" or "high")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str
+    messages: tuple[Message, ...]
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = "auto"
+    sampling: Sampling = Sampling()
+    thinking: Thinking = Thinking()
+    template_kwargs: Mapping[str, Any] = field(default_factory=dict)  # other chat_template_kwargs
+
+    @property
+    def parses_tools(self) -> bool:
+        return bool(self.tools) and self.tool_choice != "none"
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    """A raw-text completion: the prompt goes to the model as is and the output is not parsed."""
+
+    model: str
+    prompt: str | tuple[int, ...]
+    sampling: Sampling = Sampling()

@@ -1,0 +1,84 @@
+"""Stream plumbing: surface a stream's early errors before responding, and merge n choices into one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+
+from .events import StreamEvent
+
+Tagged = tuple[int, StreamEvent]
+
+
+async def prime(events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    """Run a stream up to its first event now, so that errors raised before it (a bad request, a
+    context overflow, an engine that is still loading) become an HTTP error status instead of an
+    error inside a 200 stream. Returns an iterator that replays that event, then the rest.
+    """
+    try:
+        first = await anext(events)
+    except BaseException:
+        await _aclose(events)
+        raise
+    return _replay(first, events)
+
+
+async def _replay(first: StreamEvent, rest: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    try:
+        yield first
+        async for event in rest:
+            yield event
+    finally:
+        await _aclose(rest)
+
+
+async def tag(events: AsyncIterator[StreamEvent], index: int = 0) -> AsyncIterator[Tagged]:
+    try:
+        async for event in events:
+            yield index, event
+    finally:
+        await _aclose(events)
+
+
+async def fan_out(streams: Sequence[AsyncIterator[StreamEvent]]) -> AsyncIterator[Tagged]:
+    """Interleave several choices' streams as they produce; closing the result closes them all."""
+    if len(streams) == 1:
+        async for tagged in tag(streams[0]):
+            yield tagged
+        return
+    queue: asyncio.Queue[Tagged | BaseException | None] = asyncio.Queue()
+
+    async def pump(index: int, events: AsyncIterator[StreamEvent]) -> None:
+        try:
+            async for event in events:
+                await queue.put((index, event))
+            await queue.put(None)
+        except Exception as exc:
+            await queue.put(exc)
+        finally:
+            await _aclose(events)
+
+    tasks = [asyncio.create_task(pump(i, s)) for i, s in enumerate(streams)]
+    try:
+        remaining = len(tasks)
+        while remaining:
+            item: Tagged | BaseException | None = await queue.get()
+            if item is None:
+                remaining -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
+    close = getattr(events, "aclose", None)
+    if close is not None:
+        await close()

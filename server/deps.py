@@ -1,0 +1,58 @@
+"""FastAPI dependencies: the backend, the settings, the metrics, and the API-key check."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from .core.backend import Backend
+from .core.errors import AuthenticationFailed, ModelNotFound
+from .metrics import Metrics
+from .settings import Settings
+
+
+def get_backend(request: Request) -> Backend:
+    backend: Backend = request.app.state.backend
+    return backend
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+BackendDep = Annotated[Backend, Depends(get_backend)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+def supplied_key(request: Request) -> str | None:
+    """The key from `Authorization: Bearer …` (OpenAI) or `x-api-key` (Anthropic)."""
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+async def require_api_key(request: Request) -> None:
+    expected = get_settings(request).api_key
+    if expected is None:
+        return
+    given = supplied_key(request)
+    # compare_digest: the time taken must not tell an attacker how much of the key was right.
+    if given is None or not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        raise AuthenticationFailed("missing or invalid API key")
+
+
+def check_model(backend: Backend, model: str) -> None:
+    if model not in backend.model_ids():
+        raise ModelNotFound(
+            f"the model {model!r} does not exist; this server serves {backend.model_ids()}", param="model"
+        )

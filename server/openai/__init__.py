@@ -1,0 +1,1 @@
+"""OpenAI-compatible wire format: chat completions, completions, models."""

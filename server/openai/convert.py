@@ -1,0 +1,155 @@
+"""OpenAI requests → core requests (pure; raises InvalidRequest with the offending parameter)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..core.errors import InvalidRequest
+from ..core.request import (
+    ChatRequest,
+    CompletionRequest,
+    Content,
+    HistoryToolCall,
+    ImagePart,
+    Message,
+    Sampling,
+    Thinking,
+    Tool,
+)
+from . import schema
+
+
+def chat_request(body: schema.ChatCompletionRequest) -> ChatRequest:
+    if body.tool_choice not in (None, "auto", "none"):
+        raise InvalidRequest(
+            "tool_choice 'required' and named functions are not supported yet; use 'auto' or 'none'",
+            param="tool_choice",
+        )
+    if body.response_format is not None and body.response_format.type != "text":
+        raise InvalidRequest(
+            "response_format json_object/json_schema is not supported yet", param="response_format"
+        )
+    tools = tuple(
+        Tool(t.function.name, t.function.description or "", t.function.parameters or {"type": "object"})
+        for t in body.tools or ()
+    )
+    return ChatRequest(
+        model=body.model,
+        messages=tuple(_message(m, i) for i, m in enumerate(body.messages)),
+        tools=tools,
+        tool_choice="none" if body.tool_choice == "none" else "auto",
+        sampling=sampling(
+            body, body.max_completion_tokens or body.max_tokens, body.logprobs, body.top_logprobs or 0
+        ),
+        thinking=_thinking(body),
+        template_kwargs={
+            k: v for k, v in (body.chat_template_kwargs or {}).items() if k not in _THINKING_KWARGS
+        },
+    )
+
+
+def completion_request(body: schema.CompletionRequest) -> CompletionRequest:
+    prompt: str | tuple[int, ...]
+    if isinstance(body.prompt, str):
+        prompt = body.prompt
+    elif all(isinstance(p, int) for p in body.prompt):
+        prompt = tuple(body.prompt)  # type: ignore[arg-type]
+    elif len(body.prompt) == 1:
+        prompt = str(body.prompt[0])
+    else:
+        raise InvalidRequest(
+            "send one prompt per request (a batch of prompts is not supported)", param="prompt"
+        )
+    if body.echo:
+        raise InvalidRequest("echo is not supported", param="echo")
+    logprobs = body.logprobs is not None
+    return CompletionRequest(
+        body.model, prompt, sampling(body, body.max_tokens, logprobs, body.logprobs or 0)
+    )
+
+
+def sampling(body: schema.Sampling, max_tokens: int | None, logprobs: bool, top_logprobs: int) -> Sampling:
+    stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+    return Sampling(
+        max_tokens=max_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        top_k=body.top_k,
+        min_p=body.min_p,
+        seed=body.seed,
+        stop=tuple(s for s in stop if s),
+        presence_penalty=body.presence_penalty,
+        frequency_penalty=body.frequency_penalty,
+        repetition_penalty=body.repetition_penalty,
+        min_tokens=body.min_tokens,
+        ignore_eos=body.ignore_eos,
+        logprobs=logprobs,
+        top_logprobs=top_logprobs,
+    )
+
+
+_THINKING_KWARGS = ("enable_thinking", "thinking", "clear_thinking", "reasoning_effort")
+
+
+def _thinking(body: schema.ChatCompletionRequest) -> Thinking:
+    kwargs = body.chat_template_kwargs or {}
+    enabled = kwargs.get("enable_thinking", kwargs.get("thinking"))
+    clear = kwargs.get("clear_thinking")
+    if body.thinking is not None:  # the hosted API's spelling
+        enabled = body.thinking.type == "enabled"
+        if body.thinking.clear_thinking is not None:
+            clear = body.thinking.clear_thinking
+    effort = kwargs.get("reasoning_effort", body.reasoning_effort)
+    for name, value in (("enable_thinking", enabled), ("clear_thinking", clear)):
+        if value is not None and not isinstance(value, bool):
+            raise InvalidRequest(f"{name} must be true or false", param=f"chat_template_kwargs.{name}")
+    return Thinking(enabled=enabled, clear=clear, effort=str(effort) if effort is not None else None)
+
+
+def _message(m: schema.ChatMessage, index: int) -> Message:
+    role = "system" if m.role == "developer" else m.role
+    content = _content(m.content, index)
+    if role == "assistant":
+        calls = tuple(_history_call(c, index, j) for j, c in enumerate(m.tool_calls or ()))
+        return Message("assistant", content, reasoning=m.reasoning_content or m.reasoning, tool_calls=calls)
+    if role == "tool":
+        return Message("tool", content, tool_call_id=m.tool_call_id)
+    return Message(role, content)
+
+
+def _content(content: str | list[schema.ContentPart] | None, index: int) -> Content:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts: list[str | ImagePart] = []
+    for part in content:
+        if part.type == "text":
+            parts.append(part.text or "")
+        elif part.type == "image_url" and part.image_url is not None:
+            url = part.image_url if isinstance(part.image_url, str) else part.image_url.url
+            parts.append(ImagePart(url))
+        else:
+            raise InvalidRequest(
+                f"unsupported content part type {part.type!r}", param=f"messages[{index}].content"
+            )
+    return tuple(parts)
+
+
+def _history_call(call: schema.ToolCall, index: int, j: int) -> HistoryToolCall:
+    args: Any = call.function.arguments
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest(
+                f"tool call arguments are not JSON: {exc}",
+                param=f"messages[{index}].tool_calls[{j}].function.arguments",
+            ) from exc
+    if not isinstance(args, dict):
+        raise InvalidRequest(
+            "tool call arguments must be a JSON object",
+            param=f"messages[{index}].tool_calls[{j}].function.arguments",
+        )
+    return HistoryToolCall(call.id, call.function.name, args)

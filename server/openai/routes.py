@@ -1,0 +1,124 @@
+"""OpenAI routes: thin dispatch from the wire to the backend and back."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from ..core.collect import collect
+from ..core.events import StreamEvent
+from ..core.request import ChatRequest, CompletionRequest
+from ..core.streams import fan_out, prime
+from ..deps import BackendDep, MetricsDep, check_model
+from ..disconnect import ClientGone, until_disconnect
+from . import convert, render, schema
+
+router = APIRouter()
+
+
+def _choices(req: ChatRequest | CompletionRequest, n: int) -> list[ChatRequest | CompletionRequest]:
+    """n independent requests; a fixed seed is offset per choice so the choices differ."""
+    seed = req.sampling.seed
+    return [
+        dataclasses.replace(req, sampling=dataclasses.replace(req.sampling, seed=seed + i))
+        if seed is not None and i
+        else req
+        for i in range(n)
+    ]
+
+
+async def _respond(
+    request: Request,
+    backend: BackendDep,
+    metrics: MetricsDep,
+    req: ChatRequest | CompletionRequest,
+    body: schema.Sampling,
+    endpoint: str,
+) -> Response:
+    check_model(backend, req.model)
+    streams: list[AsyncIterator[StreamEvent]] = [
+        metrics.observe(backend.stream(r), endpoint, backend.name) for r in _choices(req, body.n)
+    ]
+    chat = isinstance(req, ChatRequest)
+    if body.stream:
+        primed: list[AsyncIterator[StreamEvent]] = []
+        try:
+            for s in streams:
+                primed.append(await prime(s))
+        except BaseException:
+            for p in primed:
+                await p.aclose()  # type: ignore[attr-defined]
+            raise
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        renderer = render.chat_sse if chat else render.completion_sse
+        return StreamingResponse(
+            renderer(fan_out(primed), include_usage=include_usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
+    try:
+        results = [await until_disconnect(request, collect(s)) for s in streams]
+    except ClientGone:
+        return Response(status_code=499)
+    return JSONResponse(render.chat_completion(results) if chat else render.text_completion(results))
+
+
+@router.post("/v1/chat/completions")
+async def create_chat_completion(
+    body: schema.ChatCompletionRequest, request: Request, backend: BackendDep, metrics: MetricsDep
+) -> Response:
+    return await _respond(request, backend, metrics, convert.chat_request(body), body, "chat")
+
+
+@router.post("/v1/completions")
+async def create_completion(
+    body: schema.CompletionRequest, request: Request, backend: BackendDep, metrics: MetricsDep
+) -> Response:
+    return await _respond(request, backend, metrics, convert.completion_request(body), body, "completions")
+
+
+@router.get("/v1/models")
+async def list_models(backend: BackendDep) -> dict[str, Any]:
+    created = int(time.time())
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": m,
+                "object": "model",
+                "created": created,
+                "owned_by": "glm-serve",
+                "root": m,
+                "max_model_len": backend.context_length(),
+            }
+            for m in backend.model_ids()
+        ],
+    }
+
+
+@router.post("/tokenize")
+async def tokenize(body: schema.TokenizeRequest, backend: BackendDep) -> dict[str, Any]:
+    model = body.model or backend.model_ids()[0]
+    check_model(backend, model)
+    req: ChatRequest | CompletionRequest
+    if body.messages is not None:
+        chat = schema.ChatCompletionRequest(
+            model=model,
+            messages=body.messages,
+            tools=body.tools,
+            chat_template_kwargs=body.chat_template_kwargs,
+        )
+        req = convert.chat_request(chat)
+    elif body.prompt is not None:
+        req = CompletionRequest(model, body.prompt)
+    else:
+        from ..core.errors import InvalidRequest
+
+        raise InvalidRequest("send either prompt or messages", param="prompt")
+    tokens = await backend.tokenize(req)
+    return {"count": len(tokens), "max_model_len": backend.context_length(), "tokens": tokens}

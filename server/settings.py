@@ -1,0 +1,172 @@
+"""Settings: one typed model fed by a YAML preset, GLM_SERVE_* environment variables and CLI flags.
+
+Precedence, highest first: command-line flags, environment, the YAML file (`--config`, or the preset a
+`--model NAME` names in configs/), defaults. The CLI flags are generated from the fields below, whose
+descriptions are the `--help` text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "configs"
+
+BackendName = Literal["auto", "local", "fake"]
+GenerationSetting = Literal["auto", "glm45", "glm47"]
+
+_yaml_values: ContextVar[Mapping[str, Any]] = ContextVar("_yaml_values", default=types.MappingProxyType({}))
+
+
+class SettingsError(ValueError):
+    """A preset, YAML file or flag value that cannot be used."""
+
+
+class Settings(BaseSettings):
+    """Everything a glm-serve deployment chooses."""
+
+    model_config = SettingsConfigDict(env_prefix="GLM_SERVE_", extra="forbid")
+
+    config: Path | None = Field(None, description="YAML settings file (defaults to the --model preset's)")
+    model: str = Field("tiny-cpu", description="weights directory, or a preset name from configs/")
+    served_model_name: str | None = Field(None, description="model id clients use (default: preset name)")
+    host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0 for every interface)")
+    port: int = Field(8000, description="port to listen on")
+    backend: BackendName = Field("auto", description="local vLLM engine, fake (scripted), or auto")
+    api_key: SecretStr | None = Field(None, description="require this key on every route but /health")
+    generation: GenerationSetting = Field("auto", description="GLM output layout; auto reads the template")
+    enable_thinking: bool = Field(True, description="think by default when a request does not say")
+    tensor_parallel_size: int = Field(1, description="GPUs to shard the model across")
+    max_model_len: int | None = Field(None, description="context length (default: the model's)")
+    gpu_memory_utilization: float = Field(0.9, description="fraction of GPU memory vLLM may use")
+    kv_cache_gib: float | None = Field(None, description="KV cache size on CPU (VLLM_CPU_KVCACHE_SPACE)")
+    enable_prefix_caching: bool = Field(True, description="reuse KV cache across requests sharing a prefix")
+    speculative_config: dict[str, Any] | None = Field(
+        None, description="vLLM speculative decoding (MTP), JSON"
+    )
+    vllm_args: dict[str, Any] = Field(default_factory=dict, description="more AsyncEngineArgs, as JSON")
+    demo: bool = Field(False, description="the tiny random-weight model: announced as a plumbing demo")
+    log_level: str = Field("info", description="log level")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    def served_name(self) -> str:
+        return self.served_model_name or Path(self.model).name
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The YAML file's values, below the environment and the flags."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return _yaml_values.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_yaml_values.get())
+
+
+def preset_path(name: str) -> Path | None:
+    path = CONFIGS / f"{name}.yaml"
+    return path if path.is_file() else None
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from flags (a mapping of field → value), the environment and the YAML file they name."""
+    import os
+
+    env = os.environ if environ is None else environ
+    flags = dict(flags or {})
+    config = flags.get("config") or env.get("GLM_SERVE_CONFIG")
+    model = flags.get("model") or env.get("GLM_SERVE_MODEL") or Settings.model_fields["model"].default
+    values: dict[str, Any] = {}
+    if config is None and model and preset_path(str(model)):
+        config = preset_path(str(model))
+    if config is not None:
+        values = _read_yaml(Path(config))
+        if model and preset_path(str(model)):
+            # The preset supplies the weights path; its name becomes the served name by default.
+            values.setdefault("served_model_name", str(model))
+            flags.pop("model", None)
+    if model is None and "model" in values and preset_path(str(values["model"])):
+        values = {**_read_yaml(preset_path(str(values["model"]))), **values}  # type: ignore[arg-type]
+    token = _yaml_values.set(values)
+    try:
+        return Settings(**flags)
+    except ValidationError as exc:
+        raise SettingsError(str(exc)) from exc
+    finally:
+        _yaml_values.reset(token)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path} must hold a mapping of settings")
+    unknown = set(data) - set(Settings.model_fields)
+    if unknown:
+        raise SettingsError(f"{path}: unknown settings {sorted(unknown)}")
+    return data
+
+
+# -- flags generated from the fields -------------------------------------------------------------
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """One --flag per settings field; unset flags stay absent so lower sources show through."""
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": field.description}
+        annotation = _strip_optional(field.annotation)
+        if annotation is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(annotation) is Literal:
+            kwargs["choices"] = typing.get_args(annotation)
+        elif typing.get_origin(annotation) is dict:
+            kwargs["type"] = _json_object
+            kwargs["metavar"] = "JSON"
+        elif annotation in (int, float):
+            kwargs["type"] = annotation
+        parser.add_argument(flag, **kwargs)
+
+
+def _strip_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args: Sequence[Any] = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value

@@ -1,0 +1,182 @@
+"""The tiny random-weight GLM demo model: a toy Glm4MoeForCausalLM and a tokenizer with GLM's tokens.
+
+The model has GLM-4.5/4.7's architecture at toy size (2 layers, hidden 128, 4 routed experts) and random
+weights: it produces gibberish, fast, through the real vLLM engine on CPU. The tokenizer is a byte-level
+BPE trained here on generated text, with GLM's role markers as special tokens and its tags (<think>,
+<tool_call>, <arg_key>, …) as added tokens that are *not* special, exactly as in GLM's real tokenizer, so
+they survive detokenisation. The chat template is our own, in GLM-4.7's prompt layout.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+TEMPLATE = Path(__file__).resolve().parent / "assets" / "tiny_glm_template.jinja"
+
+# GLM's added tokens in the order of the real vocabulary (glm45 family); the first 21 are special.
+SPECIAL = [
+    "<|endoftext|>",
+    "[MASK]",
+    "[gMASK]",
+    "[sMASK]",
+    "<sop>",
+    "<eop>",
+    "<|system|>",
+    "<|user|>",
+    "<|assistant|>",
+    "<|observation|>",
+    "<|begin_of_image|>",
+    "<|end_of_image|>",
+    "<|begin_of_video|>",
+    "<|end_of_video|>",
+    "<|begin_of_audio|>",
+    "<|end_of_audio|>",
+    "<|begin_of_transcription|>",
+    "<|end_of_transcription|>",
+    "<|code_prefix|>",
+    "<|code_middle|>",
+    "<|code_suffix|>",
+]
+TAGS = [
+    "<think>",
+    "</think>",
+    "<tool_call>",
+    "</tool_call>",
+    "<tool_response>",
+    "</tool_response>",
+    "<arg_key>",
+    "</arg_key>",
+    "<arg_value>",
+    "</arg_value>",
+    "/nothink",
+    "<|begin_of_box|>",
+    "<|end_of_box|>",
+    "<|image|>",
+    "<|video|>",
+]
+EOS = ["<|endoftext|>", "<|user|>", "<|observation|>"]
+
+_WORDS = """
+the a of to and in is it you that he was for on are with
+as I his they be at one have this from or had by hot word but
+what some we can out other were all there when up use your how said an
+each she which do their time if will way about many then them write would like
+so these her long make thing see him two has look more day could go come
+did number sound no most people my over know water than call first who may down
+side been now find weather city file path query search read list time user model think
+tool call answer reason because step result error value json python def return import class self
+print true false null None for while range len str int float dict
+""".split()  # noqa: SIM905
+_CODE = [
+    "def f(x):\n    return x + 1\n",
+    "import os\nprint(os.getcwd())\n",
+    '{"city": "Paris", "days": 3}',
+    "for i in range(10):\n\tprint(i)\n",
+    "if a < b and c > d:\n    pass\n",
+    "x = [1, 2, 3]\n",
+    "class A:\n    def __init__(self):\n        self.v = None\n",
+    "<div class='x'>&amp;</div>\n",
+]
+_CJK = ["北京今天天气晴朗。", "你好,世界!", "用户想知道答案。", "안녕하세요, 세계!", "날씨가 좋습니다."]
+
+
+def _corpus(seed: int = 0, lines: int = 4000) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(lines):
+        kind = rng.random()
+        if kind < 0.6:
+            words = [rng.choice(_WORDS) for _ in range(rng.randint(3, 20))]
+            out.append(" ".join(words).capitalize() + rng.choice([".", "?", "!", ":", ","]))
+        elif kind < 0.85:
+            out.append(rng.choice(_CODE))
+        else:
+            out.append(rng.choice(_CJK))
+    out.append("".join(chr(c) for c in range(32, 127)))
+    return out
+
+
+def build_tokenizer(out: Path, vocab_size: int = 2048) -> int:
+    """Train the BPE, add GLM's tokens, save a fast tokenizer with our template; returns its length."""
+    import importlib
+
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    hf: Any = importlib.import_module("transformers")
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    tok.train_from_iterator(_corpus(), trainer)
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL])
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAGS])
+    fast = hf.PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+        clean_up_tokenization_spaces=False,
+        model_max_length=8192,
+    )
+    fast.chat_template = TEMPLATE.read_text()
+    fast.save_pretrained(out)
+    return len(fast)
+
+
+def build_model(out: Path, vocab: int, seed: int = 0) -> None:
+    """A random Glm4MoeForCausalLM sized for a CPU: head_dim 64 (vLLM's CPU attention has no 16)."""
+    import importlib
+
+    import torch
+
+    hf: Any = importlib.import_module("transformers")  # typed loosely: its stubs lag its kwargs
+    tok = hf.AutoTokenizer.from_pretrained(out)
+    eos = [tok.convert_tokens_to_ids(t) for t in EOS]
+    padded_vocab = (vocab + 63) // 64 * 64
+    config = hf.Glm4MoeConfig(
+        vocab_size=padded_vocab,
+        hidden_size=128,
+        intermediate_size=256,
+        moe_intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=64,
+        n_routed_experts=4,
+        n_shared_experts=1,
+        num_experts_per_tok=2,
+        first_k_dense_replace=1,
+        n_group=1,
+        topk_group=1,
+        routed_scaling_factor=2.5,
+        norm_topk_prob=True,
+        attention_bias=True,
+        use_qk_norm=True,
+        partial_rotary_factor=0.5,
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6, "partial_rotary_factor": 0.5},
+        max_position_embeddings=8192,
+        num_nextn_predict_layers=0,
+        tie_word_embeddings=False,
+        eos_token_id=eos,
+        pad_token_id=eos[0],
+        bos_token_id=None,
+    )
+    config.architectures = ["Glm4MoeForCausalLM"]
+    torch.manual_seed(seed)
+    model = hf.Glm4MoeForCausalLM(config).to(torch.bfloat16)
+    model.save_pretrained(out, safe_serialization=True)
+    (out / "generation_config.json").write_text(
+        json.dumps({"eos_token_id": eos, "pad_token_id": eos[0], "temperature": 1.0, "top_p": 0.95}, indent=2)
+    )
+
+
+def build(out: Path) -> None:
+    """Write the tokenizer, config and random weights into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = build_tokenizer(out)
+    build_model(out, vocab)

@@ -1,0 +1,46 @@
+"""Shared fixtures: a real uvicorn server on a free local port, in a background thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def live_server(
+    app: FastAPI, ready_path: str = "/v1/models", timeout: float = 300, headers: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Serve `app` over real HTTP on 127.0.0.1; yields the base URL once `ready_path` answers 200."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                if httpx.get(base + ready_path, headers=headers, timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError(f"server did not become ready on {base}{ready_path}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
