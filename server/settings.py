@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     tensor_parallel_size: int = Field(1, description="GPUs to shard the model across")
     max_model_len: int | None = Field(None, description="context length (default: the model's)")
     gpu_memory_utilization: float = Field(0.9, description="fraction of GPU memory vLLM may use")
-    kv_cache_gib: float | None = Field(None, description="KV cache size on CPU (VLLM_CPU_KVCACHE_SPACE)")
+    kv_cache_gib: int | None = Field(None, description="KV cache GiB on CPU (VLLM_CPU_KVCACHE_SPACE)")
     enable_prefix_caching: bool = Field(True, description="reuse KV cache across requests sharing a prefix")
     speculative_config: dict[str, Any] | None = Field(
         None, description="vLLM speculative decoding (MTP), JSON"

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -33,8 +34,11 @@ def live_server(
     try:
         while True:
             try:
-                if httpx.get(base + ready_path, headers=headers, timeout=5).status_code == 200:
+                r = httpx.get(base + ready_path, headers=headers, timeout=5)
+                if r.status_code == 200:
                     break
+                if ready_path == "/health" and "failed" in r.json().get("detail", ""):
+                    raise RuntimeError(f"backend failed to start: {r.json()['detail']}")
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline or not thread.is_alive():
@@ -44,3 +48,16 @@ def live_server(
     finally:
         server.should_exit = True
         thread.join(timeout=60)
+
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+
+
+def tiny_model_dir() -> Path:
+    """The tiny GLM (built on first use, ~6 s)."""
+    from server.app import TINY_MODEL_DIR
+    from server.tiny_model import build
+
+    if not (TINY_MODEL_DIR / "model.safetensors").exists():
+        build(TINY_MODEL_DIR)
+    return TINY_MODEL_DIR

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import uuid
@@ -131,10 +132,17 @@ class LocalBackend:
             return Health(False, "the inference engine has stopped", self.name)
         return Health(True, f"serving {self._settings.model}", self.name)
 
+    def running_requests(self) -> int:
+        """Requests the engine is still working on (0 once every stream has ended or been aborted)."""
+        return self._engine.get_num_unfinished_requests() if self._engine is not None else 0
+
     async def aclose(self) -> None:
-        if self._engine is not None:
-            await asyncio.to_thread(self._engine.shutdown)
-            self._engine = None
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await asyncio.to_thread(engine.shutdown)
+            del engine
+            # Collect it now: AsyncLLM.__del__ shuts down again, which fails at interpreter exit.
+            gc.collect()
 
     async def tokenize(self, req: ChatRequest | CompletionRequest) -> list[int]:
         self._ready()
@@ -201,7 +209,9 @@ class LocalBackend:
                                 called = called or isinstance(event, ToolCallEnd)
                                 yield event
                     if choice.logprobs:
-                        yield _logprobs(choice.token_ids, choice.logprobs, self._tokenizer)
+                        yield _logprobs(
+                            choice.token_ids, choice.logprobs, req.sampling.top_logprobs, self._tokenizer
+                        )
                     if choice.finish_reason is not None:
                         engine_reason, stop_reason = choice.finish_reason, choice.stop_reason
         if parser is not None:
@@ -228,7 +238,8 @@ class LocalBackend:
         kwargs: dict[str, Any] = {
             "max_tokens": s.max_tokens if s.max_tokens is not None else room,
             "stop": list(s.stop),
-            "stop_token_ids": self._stop_ids,
+            # ignore_eos means "generate exactly max_tokens" (benchmarks): GLM's turn ends must not stop it.
+            "stop_token_ids": [] if s.ignore_eos else self._stop_ids,
             "ignore_eos": s.ignore_eos,
             "seed": s.seed,
             "output_kind": RequestOutputKind.DELTA,
@@ -252,8 +263,11 @@ class LocalBackend:
             return SamplingParams(**kwargs)
 
 
-def _logprobs(token_ids: Any, logprobs: Any, tokenizer: Any) -> LogprobsDelta:
-    """vLLM's per-token {id: Logprob} maps as our events (sampled token first, then the top ones)."""
+def _logprobs(token_ids: Any, logprobs: Any, top_n: int, tokenizer: Any) -> LogprobsDelta:
+    """vLLM's per-token {id: Logprob} maps as our events: the sampled token, and the top_n by rank.
+
+    vLLM adds the sampled token to the top-n at its own rank, so a map can hold n + 1 entries.
+    """
     tokens = []
     for token_id, candidates in zip(token_ids, logprobs, strict=False):
         chosen = candidates.get(token_id)
@@ -262,10 +276,10 @@ def _logprobs(token_ids: Any, logprobs: Any, tokenizer: Any) -> LogprobsDelta:
             if chosen and chosen.decoded_token is not None
             else tokenizer.decode([token_id])
         )
+        ranked = sorted((kv for kv in candidates.items() if kv[1].rank), key=lambda kv: kv[1].rank)
         top = tuple(
             TopLogprob(c.decoded_token if c.decoded_token is not None else tokenizer.decode([i]), c.logprob)
-            for i, c in sorted(candidates.items(), key=lambda kv: kv[1].rank or 0)
-            if c.rank is not None and c.rank > 0
+            for i, c in ranked[:top_n]
         )
         tokens.append(TokenLogprob(text, chosen.logprob if chosen else float("-inf"), top))
     return LogprobsDelta(tuple(tokens))

