@@ -169,7 +169,7 @@ class LocalBackend:
         return list(self._tokenizer.encode(req.prompt, add_special_tokens=False))
 
     async def _stream(self, req: ChatRequest | CompletionRequest) -> AsyncIterator[StreamEvent]:
-        from vllm.inputs import TokensPrompt
+        from vllm.inputs import tokens_input
 
         engine = self._ready()
         parser: GlmParser | None = None
@@ -190,7 +190,8 @@ class LocalBackend:
         stop_reason: Any = None
         called = False
         with engine_errors():
-            outputs = engine.generate(TokensPrompt(prompt_token_ids=ids), params, request_id)
+            # A rendered input: vLLM skips its own (threaded) tokenisation step for it.
+            outputs = engine.generate(tokens_input(ids), params, request_id)
             # aclosing: when our consumer goes away, closing generate() aborts the engine request.
             async with contextlib.aclosing(outputs):
                 async for out in outputs:
