@@ -13,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .anthropic import render as anthropic_render
+from .anthropic import routes as anthropic_routes
 from .core.backend import Backend
 from .core.errors import InvalidRequest, ServerError
 from .deps import BackendDep, MetricsDep, require_api_key
@@ -120,6 +122,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.state.backend_reason = reason
     authed = [Depends(require_api_key)]
     app.include_router(openai_routes.router, dependencies=authed)
+    app.include_router(anthropic_routes.router, dependencies=authed)
     _add_service_routes(app, authed)
     _add_error_handlers(app)
     return app
@@ -143,31 +146,33 @@ def _add_service_routes(app: FastAPI, authed: list[Any]) -> None:
         return Response(m.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+def error_response(request: Request, exc: ServerError) -> JSONResponse:
+    """The error in the wire format of the route that failed: Anthropic's under /v1/messages."""
+    if request.url.path.startswith("/v1/messages"):
+        return JSONResponse(anthropic_render.error_body(exc), status_code=exc.status)
+    return JSONResponse(openai_render.error_body(exc), status_code=exc.status)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServerError)
     async def server_error(request: Request, exc: ServerError) -> JSONResponse:
-        return JSONResponse(openai_render.error_body(exc), status_code=exc.status)
+        return error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        err = InvalidRequest(
-            f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request body",
-            param=where or None,
-        )
-        return JSONResponse(openai_render.error_body(err), status_code=400)
+        message = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request body"
+        return error_response(request, InvalidRequest(message, param=where or None))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         err = ServerError(str(exc.detail))
-        err.status, err.type = (
-            exc.status_code,
-            "not_found_error" if exc.status_code == 404 else "invalid_request_error",
-        )
-        return JSONResponse(openai_render.error_body(err), status_code=exc.status_code)
+        err.status = exc.status_code
+        err.type = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return error_response(request, err)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse(openai_render.error_body(openai_render.unexpected_error()), status_code=500)
+        return error_response(request, openai_render.unexpected_error())

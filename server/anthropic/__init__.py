@@ -1,0 +1,1 @@
+"""Anthropic Messages wire format (what Claude Code speaks): messages, streaming, count_tokens."""

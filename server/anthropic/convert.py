@@ -1,0 +1,135 @@
+"""Anthropic Messages requests → core requests (pure; raises InvalidRequest naming the parameter)."""
+
+from __future__ import annotations
+
+import re
+
+from ..core.errors import InvalidRequest
+from ..core.request import ChatRequest, HistoryToolCall, ImagePart, Message, Sampling, Thinking, Tool
+from . import schema
+
+# Claude Code (≥ 2.1.36) puts this line first in its system prompt with a per-request nonce (cch=…).
+# It means nothing to the model and, at the very start of the prompt, it would defeat prefix caching
+# on every turn, so it is dropped (llama.cpp PR#20623, vllm-mlx PR#277).
+_BILLING_HEADER = re.compile(r"^x-anthropic-billing-header:[^\n]*\n?", re.MULTILINE)
+
+
+def chat_request(body: schema.MessagesRequest) -> ChatRequest:
+    if body.tool_choice is not None and body.tool_choice.type in ("any", "tool"):
+        raise InvalidRequest(
+            "tool_choice 'any' and 'tool' are not supported yet; use 'auto' or 'none'", param="tool_choice"
+        )
+    return ChatRequest(
+        model=body.model,
+        messages=tuple(_system(body.system) + _messages(body.messages)),
+        tools=tuple(Tool(t.name, t.description or "", t.input_schema) for t in body.tools or ()),
+        tool_choice="none" if body.tool_choice is not None and body.tool_choice.type == "none" else "auto",
+        sampling=Sampling(
+            max_tokens=body.max_tokens,
+            temperature=body.temperature,
+            top_p=body.top_p,
+            top_k=body.top_k,
+            stop=tuple(s for s in body.stop_sequences or () if s),
+        ),
+        thinking=thinking(body.thinking),
+    )
+
+
+def count_request(body: schema.CountTokensRequest) -> ChatRequest:
+    return ChatRequest(
+        model=body.model,
+        messages=tuple(_system(body.system) + _messages(body.messages)),
+        tools=tuple(Tool(t.name, t.description or "", t.input_schema) for t in body.tools or ()),
+        tool_choice="none" if body.tool_choice is not None and body.tool_choice.type == "none" else "auto",
+        thinking=thinking(body.thinking),
+    )
+
+
+def thinking(config: schema.ThinkingConfig | None) -> Thinking:
+    """`enabled`/`adaptive` think, `disabled` does not; absent leaves the server's default (GLM thinks).
+
+    budget_tokens is accepted but not enforced: GLM's templates have no budget, only on/off.
+    """
+    if config is None:
+        return Thinking()
+    return Thinking(enabled=config.type != "disabled")
+
+
+def strip_billing_header(text: str) -> str:
+    return _BILLING_HEADER.sub("", text)
+
+
+def _system(system: str | list[schema.TextBlock] | None) -> list[Message]:
+    if system is None:
+        return []
+    texts = [system] if isinstance(system, str) else [b.text for b in system]
+    text = "\n".join(t for t in (strip_billing_header(t) for t in texts) if t)
+    return [Message("system", text)] if text else []
+
+
+def _messages(messages: list[schema.Message]) -> list[Message]:
+    out: list[Message] = []
+    for i, m in enumerate(messages):
+        if isinstance(m.content, str):
+            out.append(Message(m.role, strip_billing_header(m.content) if m.role == "system" else m.content))
+        elif m.role == "assistant":
+            out.append(_assistant(m.content, i))
+        else:
+            out += _user(m.role, m.content, i)
+    return out
+
+
+def _assistant(blocks: list[schema.Block], index: int) -> Message:
+    reasoning: list[str] = []
+    text: list[str] = []
+    calls: list[HistoryToolCall] = []
+    for block in blocks:
+        if isinstance(block, schema.ThinkingBlock):
+            reasoning.append(block.thinking)  # kept: GLM's interleaved thinking reads it back
+        elif isinstance(block, schema.TextBlock):
+            text.append(block.text)
+        elif isinstance(block, schema.ToolUseBlock):
+            calls.append(HistoryToolCall(block.id, block.name, block.input))
+        elif not isinstance(block, schema.RedactedThinkingBlock):
+            raise InvalidRequest(
+                f"an assistant turn cannot hold a {block.type} block", param=f"messages[{index}].content"
+            )
+    return Message(
+        "assistant", "".join(text), reasoning="\n\n".join(reasoning) or None, tool_calls=tuple(calls)
+    )
+
+
+def _user(role: str, blocks: list[schema.Block], index: int) -> list[Message]:
+    """A user turn: its tool results become tool messages (GLM's observations), then its own content."""
+    results: list[Message] = []
+    parts: list[str | ImagePart] = []
+    for block in blocks:
+        if isinstance(block, schema.ToolResultBlock):
+            results.append(Message("tool", _result_text(block), tool_call_id=block.tool_use_id))
+        elif isinstance(block, schema.TextBlock):
+            parts.append(strip_billing_header(block.text) if role == "system" else block.text)
+        elif isinstance(block, schema.ImageBlock):
+            parts.append(ImagePart(str(block.source.get("url") or block.source.get("media_type") or "image")))
+        elif isinstance(block, schema.ThinkingBlock | schema.RedactedThinkingBlock):
+            continue
+        else:
+            raise InvalidRequest(
+                f"a {role} turn cannot hold a {block.type} block", param=f"messages[{index}].content"
+            )
+    out = results
+    if parts or not results:
+        out.append(Message("system" if role == "system" else "user", tuple(parts)))
+    return out
+
+
+def _result_text(block: schema.ToolResultBlock) -> str:
+    if isinstance(block.content, str):
+        text = block.content
+    else:
+        if any(isinstance(b, schema.ImageBlock) for b in block.content):
+            raise InvalidRequest(
+                "this model reads text only; image tool results are not supported", param="messages"
+            )
+        text = "".join(b.text for b in block.content if isinstance(b, schema.TextBlock))
+    # GLM's observation block has no error flag, so the model is told in words.
+    return f"Error: {text}" if block.is_error else text

@@ -1,0 +1,51 @@
+"""Anthropic routes: /v1/messages and /v1/messages/count_tokens, thin dispatch to the backend."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from ..core.backend import Backend
+from ..core.request import ChatRequest
+from ..core.streams import prime
+from ..deps import BackendDep, MetricsDep, check_model
+from ..disconnect import ClientGone, until_disconnect
+from . import convert, render, schema
+
+router = APIRouter()
+
+
+def _resolve_model(backend: Backend, req: ChatRequest) -> ChatRequest:
+    """Claude Code asks for Claude model names (its main and its small fast model) unless told
+    otherwise: on a one-model server those mean the model served here."""
+    if req.model.startswith("claude-") and req.model not in backend.model_ids():
+        return dataclasses.replace(req, model=backend.model_ids()[0])
+    check_model(backend, req.model)
+    return req
+
+
+@router.post("/v1/messages")
+async def create_message(
+    body: schema.MessagesRequest, request: Request, backend: BackendDep, metrics: MetricsDep
+) -> Response:
+    req = _resolve_model(backend, convert.chat_request(body))
+    events = metrics.observe(backend.stream(req), "messages", backend.name)
+    if body.stream:
+        return StreamingResponse(
+            render.message_sse(await prime(events)),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
+    try:
+        return JSONResponse(await until_disconnect(request, render.message(events)))
+    except ClientGone:
+        return Response(status_code=499)
+
+
+@router.post("/v1/messages/count_tokens")
+async def count_tokens(body: schema.CountTokensRequest, backend: BackendDep) -> dict[str, Any]:
+    req = _resolve_model(backend, convert.count_request(body))
+    return {"input_tokens": len(await backend.tokenize(req))}
