@@ -203,3 +203,49 @@ def test_images_are_refused_clearly() -> None:
     req = ChatRequest(model="m", messages=(Message("user", ("look", ImagePart("http://x/a.png"))),))
     with pytest.raises(InvalidRequest, match="image"):
         _renderer().render(req)
+
+
+def test_anthropic_tool_loop_renders_as_glm_expects() -> None:
+    from server.anthropic import convert as anthropic_convert
+    from server.anthropic import schema as anthropic_schema
+
+    body = anthropic_schema.MessagesRequest.model_validate(
+        {
+            "model": "m",
+            "max_tokens": 64,
+            "system": "Be brief.",
+            "tools": [
+                {
+                    "name": "get_weather",
+                    "description": "Weather.",
+                    "input_schema": TOOLS[0]["function"]["parameters"],
+                }
+            ],
+            "messages": [
+                {"role": "user", "content": "Weather in Paris?"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "thinking", "thinking": "Need the tool.", "signature": "s"},
+                        {
+                            "type": "tool_use",
+                            "id": "t1",
+                            "name": "get_weather",
+                            "input": {"city": "Paris", "days": 2},
+                        },
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "t1", "content": '{"temp": 20}'}],
+                },
+            ],
+        }
+    )
+    text = _renderer().render_text(anthropic_convert.chat_request(body))
+    assert text.endswith(
+        "<|system|>Be brief.<|user|>Weather in Paris?<|assistant|><think>Need the tool.</think>"
+        "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Paris</arg_value><arg_key>days</arg_key>"
+        '<arg_value>2</arg_value></tool_call><|observation|><tool_response>{"temp": 20}</tool_response>'
+        "<|assistant|><think>"
+    )

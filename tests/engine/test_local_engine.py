@@ -171,3 +171,43 @@ def test_health_and_engine_metrics(engine_server: tuple[str, LocalBackend]) -> N
     text = httpx.get(base + "/metrics").text
     assert "vllm:kv_cache_usage_perc" in text  # the engine's own gauge
     assert text.count("# TYPE vllm:num_requests_running ") == 1  # ours is shadowed, not duplicated
+
+
+def test_anthropic_sdk_against_the_engine(engine_server: tuple[str, LocalBackend]) -> None:
+    import anthropic
+
+    base, _ = engine_server
+    with anthropic.Anthropic(base_url=base, api_key="x", max_retries=0) as c:
+        greedy: dict[str, Any] = {"extra_body": {"temperature": 0}}  # this SDK has no temperature argument
+        whole = c.messages.create(model=MODEL, max_tokens=20, messages=HI, **greedy)
+        assert whole.stop_reason == "max_tokens" and whole.usage.output_tokens == 20
+        assert whole.content and whole.content[0].type == "thinking"  # the prompt opened <think>
+        with c.messages.stream(model=MODEL, max_tokens=20, messages=HI, **greedy) as stream:
+            final = stream.get_final_message()
+        assert [b.model_dump(exclude={"signature"}) for b in final.content] == [
+            b.model_dump(exclude={"signature"}) for b in whole.content
+        ]
+        counted = c.messages.count_tokens(model=MODEL, messages=HI)
+        assert counted.input_tokens == whole.usage.input_tokens + (whole.usage.cache_read_input_tokens or 0)
+
+
+def test_second_claude_code_turn_hits_the_prefix_cache(engine_server: tuple[str, LocalBackend]) -> None:
+    """Claude Code's per-request billing nonce would sit at the start of the prompt; it is dropped."""
+    import anthropic
+
+    base, _ = engine_server
+    system_prompt = "You are a careful coding agent. " * 40  # ~300 tokens, several KV blocks
+
+    def system(nonce: str) -> list[dict[str, str]]:
+        header = f"x-anthropic-billing-header: cc_version=2.1.37.0d9; cc_entrypoint=cli; cch={nonce};"
+        return [{"type": "text", "text": header}, {"type": "text", "text": system_prompt}]
+
+    with anthropic.Anthropic(base_url=base, api_key="x", max_retries=0) as c:
+        first = c.messages.create(model=MODEL, max_tokens=8, system=system("fa690"), messages=HI)
+        reply = [b.model_dump(exclude_none=True) for b in first.content]
+        turn2 = [*HI, {"role": "assistant", "content": reply}, {"role": "user", "content": "And now?"}]
+        second = c.messages.create(model=MODEL, max_tokens=8, system=system("0aaa9"), messages=turn2)
+    cached = second.usage.cache_read_input_tokens or 0
+    total = cached + second.usage.input_tokens
+    print(f"second turn: {cached}/{total} prompt tokens from the prefix cache ({cached / total:.0%})")
+    assert cached / total > 0.8

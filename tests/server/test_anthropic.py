@@ -13,9 +13,13 @@ import pytest
 
 from parsers import TextDelta
 from server.anthropic.render import message_sse
+from server.app import create_app
 from server.core.events import MessageEnd, MessageStart, StreamEvent, Usage
+from server.settings import Settings
 
+from ..conftest import live_server
 from .fixtures import TOOL_SCRIPT, fake_server
+from .test_streams import FailingBackend
 
 TOOLS = [
     {
@@ -140,7 +144,7 @@ def test_history_round_trip_keeps_thinking_and_tool_results() -> None:
     with fake_server() as (base, backend), sdk(base) as c:
         c.messages.create(model="glm-test", max_tokens=64, system=system, messages=messages, tools=TOOLS)
         req = backend.requests[-1]
-    sys_msg, user, assistant, result, error, thanks = req.messages  # type: ignore[union-attr]
+    sys_msg, _user, assistant, result, error, thanks = req.messages  # type: ignore[union-attr]
     assert sys_msg.role == "system" and sys_msg.content == "You are Claude Code."
     assert assistant.reasoning == "Need the tool." and assistant.content == "Let me check."
     assert assistant.tool_calls[0].arguments == {"city": "Paris"}
@@ -229,19 +233,13 @@ def test_errors_in_anthropic_shape() -> None:
 
 
 def test_count_tokens_uses_the_backend_tokenizer() -> None:
-    with fake_server() as (base, backend), sdk(base) as c:
+    with fake_server() as (base, _), sdk(base) as c:
         counted = c.messages.count_tokens(model="glm-test", messages=USER, tools=TOOLS)
         r = c.messages.create(model="glm-test", max_tokens=16, messages=USER, tools=TOOLS)
     assert counted.input_tokens == r.usage.input_tokens + (r.usage.cache_read_input_tokens or 0)
 
 
 def test_error_mid_stream_is_an_error_event() -> None:
-    from .test_streams import FailingBackend
-    from server.app import create_app
-    from server.settings import Settings
-
-    from ..conftest import live_server
-
     with live_server(
         create_app(Settings(backend="fake"), FailingBackend("</think>never finishes ok"))
     ) as base:
