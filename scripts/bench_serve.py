@@ -52,6 +52,7 @@ class Result:
     tokens: int
     seconds: float
     ttfts: list[float]
+    ttfbs: list[float]  # time to the first byte of the response body (diagnosis: transport vs output)
 
     @property
     def tok_s(self) -> float:
@@ -87,7 +88,7 @@ def _has_output(window: bytes) -> bool:
     )
 
 
-async def one_stream(host: str, port: int, i: int) -> tuple[float, int]:
+async def one_stream(host: str, port: int, i: int) -> tuple[float, int, float]:
     """One streamed request over a raw socket: time to the first generated text, and the token count.
 
     A hand-written HTTP/1.1 exchange (Connection: close, read to EOF) keeps the client's CPU use far
@@ -101,11 +102,12 @@ async def one_stream(host: str, port: int, i: int) -> tuple[float, int]:
     start = time.perf_counter()
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(head + payload)
-    ttft = 0.0
+    ttft = ttfb = 0.0
     parts: list[bytes] = []
     tail = b""
     while data := await reader.read(65536):
         parts.append(data)
+        ttfb = ttfb or time.perf_counter() - start
         if not ttft:
             if _has_output(tail + data):
                 ttft = time.perf_counter() - start
@@ -115,14 +117,14 @@ async def one_stream(host: str, port: int, i: int) -> tuple[float, int]:
     if not raw.startswith(b"HTTP/1.1 200"):
         raise RuntimeError(raw[:300].decode(errors="replace"))
     at = raw.rindex(b'"completion_tokens":') + len(b'"completion_tokens":')
-    return ttft, int(raw[at:].split(b",", 1)[0].split(b"}", 1)[0])
+    return ttft, int(raw[at:].split(b",", 1)[0].split(b"}", 1)[0]), ttfb
 
 
-async def drive(one: Callable[[int], Awaitable[tuple[float, int]]], concurrency: int) -> Result:
+async def drive(one: Callable[[int], Awaitable[tuple[float, int, float]]], concurrency: int) -> Result:
     """Warm up, then keep `concurrency` requests in flight until requests_for(concurrency) are done."""
     await asyncio.gather(*(one(-i) for i in range(1, min(concurrency, 8) + 1)))
     queue = list(range(requests_for(concurrency)))
-    results: list[tuple[float, int]] = []
+    results: list[tuple[float, int, float]] = []
 
     async def worker() -> None:
         while queue:
@@ -131,8 +133,10 @@ async def drive(one: Callable[[int], Awaitable[tuple[float, int]]], concurrency:
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - start
-    assert all(n == OUT_TOKENS for _, n in results), "every request must produce exactly 256 tokens"
-    return Result(sum(n for _, n in results), elapsed, [f for f, _ in results])
+    assert all(n == OUT_TOKENS for _, n, _ in results), "every request must produce exactly 256 tokens"
+    return Result(
+        sum(n for _, n, _ in results), elapsed, [f for f, _, _ in results], [b for _, _, b in results]
+    )
 
 
 async def http_load(base: str, concurrency: int) -> Result:
@@ -156,7 +160,7 @@ def engine_alone(model: Path, levels: list[int]) -> dict[int, Result]:
         params = SamplingParams(max_tokens=OUT_TOKENS, ignore_eos=True, output_kind=RequestOutputKind.DELTA)
         counter = 0
 
-        async def one(i: int) -> tuple[float, int]:
+        async def one(i: int) -> tuple[float, int, float]:
             nonlocal counter
             counter += 1
             msgs = body(i)["messages"]
@@ -167,7 +171,7 @@ def engine_alone(model: Path, levels: list[int]) -> dict[int, Result]:
             async for out in engine.generate(tokens_input(list(ids)), params, f"b{counter}"):
                 n += len(out.outputs[0].token_ids)
                 ttft = ttft or time.perf_counter() - start
-            return ttft, n
+            return ttft, n, ttft
 
         try:
             return {c: await drive(one, c) for c in levels}
@@ -206,7 +210,7 @@ def phase(args: list[str]) -> dict[int, Result]:
     """Run one measurement in a fresh process (nothing left over from the previous one)."""
     out = subprocess.run([PY, __file__, *args], check=True, capture_output=True, text=True).stdout
     data = json.loads(out.strip().splitlines()[-1])
-    return {int(c): Result(r["tokens"], r["seconds"], r["ttfts"]) for c, r in data.items()}
+    return {int(c): Result(r["tokens"], r["seconds"], r["ttfts"], r["ttfbs"]) for c, r in data.items()}
 
 
 def dump(results: dict[int, Result]) -> None:
@@ -269,10 +273,7 @@ def main() -> None:
         "8301",
         "--log-level",
         "warning",
-        "--max-model-len",
-        str(ENGINE["max_model_len"]),
-        "--gpu-memory-utilization",
-        str(ENGINE["gpu_memory_utilization"]),
+        *engine_args,
     ]
     vllm_cmd = [
         PY,
@@ -324,6 +325,8 @@ def main() -> None:
                         "tok_s": round(r.tok_s),
                         "ttft_p50_ms": round(r.ttft(0.5)),
                         "ttft_p99_ms": round(r.ttft(0.99)),
+                        "ttft_ms": [round(x * 1000) for x in r.ttfts],
+                        "ttfb_ms": [round(x * 1000) for x in r.ttfbs],
                     }
                     for c, r in v.items()
                 }

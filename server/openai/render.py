@@ -71,11 +71,36 @@ def _logprobs_body(tokens: Sequence[TokenLogprob]) -> dict[str, Any]:
     }
 
 
+def _total_usage(choices: Sequence[Completion]) -> Usage:
+    usage: Usage | None = None
+    for c in choices:
+        usage = _add_usage(usage, c.usage)
+    assert usage is not None
+    return usage
+
+
+async def _guarded(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The chunks, then [DONE]; an error after the first byte becomes one error event before it."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except ServerError as exc:
+        yield sse.encode(_dumps(error_body(exc)))
+    except Exception:
+        log.exception("stream failed after it started")
+        yield sse.encode(_dumps(error_body(unexpected_error())))
+    yield sse.DONE
+
+
 # -- chat completions -----------------------------------------------------------------------------
 
 
-async def chat_sse(events: AsyncIterator[Tagged], *, include_usage: bool) -> AsyncIterator[bytes]:
+def chat_sse(events: AsyncIterator[Tagged], *, include_usage: bool) -> AsyncIterator[bytes]:
     """chat.completion.chunk events, then [DONE]. An error after the first byte becomes one error event."""
+    return _guarded(_chat_chunks(events, include_usage))
+
+
+async def _chat_chunks(events: AsyncIterator[Tagged], include_usage: bool) -> AsyncIterator[bytes]:
     head = ""
     pending_logprobs: dict[int, list[TokenLogprob]] = {}
     usage: Usage | None = None
@@ -89,54 +114,44 @@ async def chat_sse(events: AsyncIterator[Tagged], *, include_usage: bool) -> Asy
             f'{head}{index},"delta":{delta},"logprobs":{lp_json},"finish_reason":{finish_json}}}]}}'
         )
 
-    try:
-        async for index, event in events:
-            if isinstance(event, TextDelta):
-                yield chunk(index, '{"content":' + _dumps(event.text) + "}")
-            elif isinstance(event, ReasoningDelta):
-                text = _dumps(event.text)
-                yield chunk(index, '{"reasoning_content":' + text + ',"reasoning":' + text + "}")
-            elif isinstance(event, ToolArgsDelta):
-                yield chunk(
-                    index,
-                    '{"tool_calls":[{"index":%d,"function":{"arguments":%s}}]}'
-                    % (event.index, _dumps(event.json)),
-                )
-            elif isinstance(event, ToolCallStart):
-                yield chunk(
-                    index,
-                    '{"tool_calls":[{"index":%d,"id":"%s","type":"function","function":'
-                    '{"name":%s,"arguments":""}}]}' % (event.index, tool_call_id(), _dumps(event.name)),
-                )
-            elif isinstance(event, LogprobsDelta):
-                pending_logprobs.setdefault(index, []).extend(event.tokens)
-            elif isinstance(event, MessageStart):
-                if not head:
-                    head = (
-                        '{"id":%s,"object":"chat.completion.chunk","created":%d,"model":%s,"choices":[{"index":'
-                        % (_dumps(event.request_id), created, _dumps(event.model))
-                    )
-                yield chunk(index, '{"role":"assistant","content":""}')
-            elif isinstance(event, MessageEnd):
-                usage = _add_usage(usage, event.usage)
-                yield chunk(index, "{}", event.finish_reason)
-        if include_usage and usage is not None:
-            yield sse.encode(
-                head.split(',"choices"')[0] + ',"choices":[],"usage":' + _dumps(usage_body(usage)) + "}"
+    async for index, event in events:
+        if isinstance(event, TextDelta):
+            yield chunk(index, '{"content":' + _dumps(event.text) + "}")
+        elif isinstance(event, ReasoningDelta):
+            text = _dumps(event.text)
+            yield chunk(index, '{"reasoning_content":' + text + ',"reasoning":' + text + "}")
+        elif isinstance(event, ToolArgsDelta):
+            yield chunk(
+                index,
+                '{"tool_calls":[{"index":%d,"function":{"arguments":%s}}]}'
+                % (event.index, _dumps(event.json)),
             )
-    except ServerError as exc:
-        yield sse.encode(_dumps(error_body(exc)))
-    except Exception:
-        log.exception("stream failed after it started")
-        yield sse.encode(_dumps(error_body(unexpected_error())))
-    yield sse.DONE
+        elif isinstance(event, ToolCallStart):
+            yield chunk(
+                index,
+                '{"tool_calls":[{"index":%d,"id":"%s","type":"function","function":'
+                '{"name":%s,"arguments":""}}]}' % (event.index, tool_call_id(), _dumps(event.name)),
+            )
+        elif isinstance(event, LogprobsDelta):
+            pending_logprobs.setdefault(index, []).extend(event.tokens)
+        elif isinstance(event, MessageStart):
+            if not head:
+                head = (
+                    '{"id":%s,"object":"chat.completion.chunk","created":%d,"model":%s,"choices":[{"index":'
+                    % (_dumps(event.request_id), created, _dumps(event.model))
+                )
+            yield chunk(index, '{"role":"assistant","content":""}')
+        elif isinstance(event, MessageEnd):
+            usage = _add_usage(usage, event.usage)
+            yield chunk(index, "{}", event.finish_reason)
+    if include_usage and usage is not None:
+        yield sse.encode(
+            head.split(',"choices"')[0] + ',"choices":[],"usage":' + _dumps(usage_body(usage)) + "}"
+        )
 
 
 def chat_completion(choices: Sequence[Completion]) -> dict[str, Any]:
-    usage: Usage | None = None
-    for c in choices:
-        usage = _add_usage(usage, c.usage)
-    assert usage is not None
+    usage = _total_usage(choices)
     return {
         "id": choices[0].request_id,
         "object": "chat.completion",
@@ -180,7 +195,12 @@ def _text_logprobs(tokens: Sequence[TokenLogprob]) -> dict[str, Any]:
     }
 
 
-async def completion_sse(events: AsyncIterator[Tagged], *, include_usage: bool) -> AsyncIterator[bytes]:
+def completion_sse(events: AsyncIterator[Tagged], *, include_usage: bool) -> AsyncIterator[bytes]:
+    """text_completion chunks, then [DONE]; errors as in chat_sse."""
+    return _guarded(_completion_chunks(events, include_usage))
+
+
+async def _completion_chunks(events: AsyncIterator[Tagged], include_usage: bool) -> AsyncIterator[bytes]:
     head: dict[str, Any] = {}
     usage: Usage | None = None
     logprobs: dict[int, list[TokenLogprob]] = {}
@@ -200,37 +220,27 @@ async def completion_sse(events: AsyncIterator[Tagged], *, include_usage: bool) 
         }
         return sse.encode(_dumps(body))
 
-    try:
-        async for index, event in events:
-            if isinstance(event, TextDelta):
-                yield chunk(index, event.text, None)
-            elif isinstance(event, LogprobsDelta):
-                logprobs.setdefault(index, []).extend(event.tokens)
-            elif isinstance(event, MessageStart) and not head:
-                head = {
-                    "id": event.request_id,
-                    "object": "text_completion",
-                    "created": int(time.time()),
-                    "model": event.model,
-                }
-            elif isinstance(event, MessageEnd):
-                usage = _add_usage(usage, event.usage)
-                yield chunk(index, "", event.finish_reason)
-        if include_usage and usage is not None:
-            yield sse.encode(_dumps({**head, "choices": [], "usage": usage_body(usage)}))
-    except ServerError as exc:
-        yield sse.encode(_dumps(error_body(exc)))
-    except Exception:
-        log.exception("stream failed after it started")
-        yield sse.encode(_dumps(error_body(unexpected_error())))
-    yield sse.DONE
+    async for index, event in events:
+        if isinstance(event, TextDelta):
+            yield chunk(index, event.text, None)
+        elif isinstance(event, LogprobsDelta):
+            logprobs.setdefault(index, []).extend(event.tokens)
+        elif isinstance(event, MessageStart) and not head:
+            head = {
+                "id": event.request_id,
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": event.model,
+            }
+        elif isinstance(event, MessageEnd):
+            usage = _add_usage(usage, event.usage)
+            yield chunk(index, "", event.finish_reason)
+    if include_usage and usage is not None:
+        yield sse.encode(_dumps({**head, "choices": [], "usage": usage_body(usage)}))
 
 
 def text_completion(choices: Sequence[Completion]) -> dict[str, Any]:
-    usage: Usage | None = None
-    for c in choices:
-        usage = _add_usage(usage, c.usage)
-    assert usage is not None
+    usage = _total_usage(choices)
     return {
         "id": choices[0].request_id,
         "object": "text_completion",
