@@ -19,6 +19,22 @@ def parser() -> argparse.ArgumentParser:
         description="Flags override GLM_SERVE_* variables, which override --config.",
     )
     add_flags(serve)
+    mock = commands.add_parser(
+        "mock-hosted",
+        help="serve an offline stand-in of the hosted BigModel/Z.ai API",
+        description="Answers like the hosted chat API, with selectable failures; base "
+        "URL http://HOST:PORT/api/paas/v4 (or /api/coding/paas/v4).",
+    )
+    mock.add_argument("--host", default="127.0.0.1")
+    mock.add_argument("--port", type=int, default=8400)
+    mock.add_argument("--api-key", default="test.key", help="the key clients must send as Bearer")
+    mock.add_argument(
+        "--scenario",
+        default="ok",
+        help="ok, rate_limit, balance, overload, server_error, "
+        "slow_first_byte, drop_mid_stream, content_filter, network_error; NAME:N fails N times",
+    )
+    mock.add_argument("--slow-seconds", type=float, default=2.0, help="delay of slow_first_byte")
     return top
 
 
@@ -27,6 +43,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = args.pop("command")
     if command == "serve":
         serve(args)
+    elif command == "mock-hosted":
+        mock_hosted(**args)
+
+
+def mock_hosted(host: str, port: int, api_key: str, scenario: str, slow_seconds: float) -> None:
+    import uvicorn
+
+    from .hosted_standin import SCENARIOS, create_standin
+
+    if scenario.partition(":")[0] not in SCENARIOS:
+        sys.exit(f"glm-serve: unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    uvicorn.run(create_standin(api_key, scenario, slow_seconds), host=host, port=port, log_level="info")
 
 
 def serve(flags: dict[str, object]) -> None:

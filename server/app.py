@@ -28,21 +28,44 @@ TINY_MODEL_DIR = ROOT / "models" / "tiny-glm"
 
 
 def choose_backend(settings: Settings) -> tuple[Backend, Settings, str]:
-    """The backend the settings ask for, the settings it runs with, and why it was chosen."""
-    if settings.backend == "fake":
+    """The backend the settings ask for (wrapped in a fallback pair if asked), its settings, and why."""
+    primary, settings, reason = _one_backend(settings, settings.backend)
+    if settings.fallback == "none":
+        return primary, settings, reason
+    from .backends.fallback import FallbackBackend
+
+    secondary, _, why = _one_backend(settings, settings.fallback_backend)
+    pair = FallbackBackend(primary, secondary, settings.fallback, settings.spillover_queue_depth)
+    return pair, settings, f"{reason}; {settings.fallback} to {secondary.name} ({why})"
+
+
+def _one_backend(settings: Settings, kind: str) -> tuple[Backend, Settings, str]:
+    if kind == "fake":
         from .backends.fake import FakeBackend
 
         return FakeBackend(model=settings.served_name()), settings, "--backend fake"
+    if kind == "hosted":
+        from .backends.hosted import HostedBackend
+
+        return HostedBackend(settings), settings, "--backend hosted"
+    if kind == "upstream":
+        from .backends.upstream import UpstreamBackend
+
+        return UpstreamBackend(settings), settings, f"--backend upstream ({settings.upstream_url})"
     if settings.demo:
         return _tiny_demo(settings)
-    if settings.backend == "local":
+    if kind == "local":
         from .backends.local import LocalBackend
 
         return LocalBackend(settings), settings, "--backend local"
-    if _gpu_available() and _is_weights_dir(settings.model):
+    if settings.model and _gpu_available() and _is_weights_dir(settings.model):
         from .backends.local import LocalBackend
 
         return LocalBackend(settings), settings, f"a CUDA GPU and local weights in {settings.model}"
+    from .backends.hosted import HostedBackend, api_key
+
+    if api_key():
+        return HostedBackend(settings), settings, "no usable GPU with local weights; a hosted API key is set"
     return _tiny_demo(settings)
 
 
@@ -64,7 +87,9 @@ def _tiny_demo(settings: Settings) -> tuple[Backend, Settings, str]:
             "max_model_len": settings.max_model_len or 4096,
         }
     )
-    why = "settings ask for the demo" if settings.demo else "no usable GPU with local weights"
+    why = (
+        "settings ask for the demo" if settings.demo else "no usable GPU with local weights and no hosted key"
+    )
     return LocalBackend(demo), demo, why
 
 

@@ -64,6 +64,7 @@ class Metrics:
                     self.tool_calls.inc()
                 elif isinstance(event, MessageStart):
                     self.prompt_tokens.inc(event.prompt_tokens)
+                    backend = event.backend or backend  # a fallback pair says which of its two served
                 elif isinstance(event, MessageEnd):
                     self.generation_tokens.inc(event.usage.completion_tokens)
                     self.success.labels(event.finish_reason).inc()

@@ -24,7 +24,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
 
-BackendName = Literal["auto", "local", "fake"]
+BackendName = Literal["auto", "local", "hosted", "upstream", "fake"]
+FallbackMode = Literal["none", "failover", "spillover"]
 GenerationSetting = Literal["auto", "glm45", "glm47"]
 
 _yaml_values: ContextVar[Mapping[str, Any]] = ContextVar("_yaml_values", default=types.MappingProxyType({}))
@@ -40,11 +41,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GLM_SERVE_", extra="forbid")
 
     config: Path | None = Field(None, description="YAML settings file (defaults to the --model preset's)")
-    model: str = Field("tiny-cpu", description="weights directory, or a preset name from configs/")
+    model: str | None = Field(None, description="weights directory, or a preset name from configs/")
     served_model_name: str | None = Field(None, description="model id clients use (default: preset name)")
     host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0 for every interface)")
     port: int = Field(8000, description="port to listen on")
-    backend: BackendName = Field("auto", description="local vLLM engine, fake (scripted), or auto")
+    backend: BackendName = Field(
+        "auto", description="local vLLM, hosted BigModel/Z.ai, upstream, fake, or auto"
+    )
     api_key: SecretStr | None = Field(None, description="require this key on every route but /health")
     generation: GenerationSetting = Field("auto", description="GLM output layout; auto reads the template")
     enable_thinking: bool = Field(True, description="think by default when a request does not say")
@@ -58,6 +61,26 @@ class Settings(BaseSettings):
     )
     vllm_args: dict[str, Any] = Field(default_factory=dict, description="more AsyncEngineArgs, as JSON")
     demo: bool = Field(False, description="the tiny random-weight model: announced as a plumbing demo")
+    hosted_base_url: str | None = Field(
+        None, description="hosted API base (default: BIGMODEL_BASE_URL, else open.bigmodel.cn/api/paas/v4)"
+    )
+    hosted_model: str = Field("glm-4.7", description="hosted model for requests that name no known GLM model")
+    hosted_model_map: dict[str, str] = Field(
+        default_factory=dict, description="more local→hosted names, JSON"
+    )
+    hosted_retries: int = Field(3, description="retries of a retryable hosted-API failure before any output")
+    hosted_timeout: float = Field(600.0, description="seconds a hosted or upstream request may take")
+    upstream_url: str | None = Field(
+        None, description="OpenAI-compatible server whose GLM output is raw text"
+    )
+    upstream_model: str | None = Field(
+        None, description="model name to send upstream (default: the request's)"
+    )
+    fallback: FallbackMode = Field("none", description="failover or spillover to --fallback-backend")
+    fallback_backend: BackendName = Field("hosted", description="the secondary backend for --fallback")
+    spillover_queue_depth: int = Field(
+        64, description="requests in flight on the primary before spilling over"
+    )
     log_level: str = Field("info", description="log level")
 
     @classmethod
@@ -72,7 +95,7 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _YamlSource(settings_cls))
 
     def served_name(self) -> str:
-        return self.served_model_name or Path(self.model).name
+        return self.served_model_name or (Path(self.model).name if self.model else "glm")
 
 
 class _YamlSource(PydanticBaseSettingsSource):
@@ -99,7 +122,7 @@ def load_settings(
     env = os.environ if environ is None else environ
     flags = dict(flags or {})
     config = flags.get("config") or env.get("GLM_SERVE_CONFIG")
-    model = flags.get("model") or env.get("GLM_SERVE_MODEL") or Settings.model_fields["model"].default
+    model = flags.get("model") or env.get("GLM_SERVE_MODEL")
     values: dict[str, Any] = {}
     if config is None and model and preset_path(str(model)):
         config = preset_path(str(model))

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ..core.backend import Backend
 from ..core.request import ChatRequest
-from ..core.streams import prime
+from ..core.streams import prime, served_by
 from ..deps import BackendDep, MetricsDep, check_model
 from ..disconnect import ClientGone, until_disconnect
 from . import convert, render, schema
@@ -32,15 +32,16 @@ async def create_message(
     body: schema.MessagesRequest, request: Request, backend: BackendDep, metrics: MetricsDep
 ) -> Response:
     req = _resolve_model(backend, convert.chat_request(body))
-    events = metrics.observe(backend.stream(req), "messages", backend.name)
+    first, events = await prime(metrics.observe(backend.stream(req), "messages", backend.name))
+    headers = served_by(first)
     if body.stream:
         return StreamingResponse(
-            render.message_sse(await prime(events)),
+            render.message_sse(events),
             media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache"},
+            headers={"Cache-Control": "no-cache", **headers},
         )
     try:
-        return JSONResponse(await until_disconnect(request, render.message(events)))
+        return JSONResponse(await until_disconnect(request, render.message(events)), headers=headers)
     except ClientGone:
         return Response(status_code=499)
 
@@ -48,4 +49,4 @@ async def create_message(
 @router.post("/v1/messages/count_tokens")
 async def count_tokens(body: schema.CountTokensRequest, backend: BackendDep) -> dict[str, Any]:
     req = _resolve_model(backend, convert.count_request(body))
-    return {"input_tokens": len(await backend.tokenize(req))}
+    return {"input_tokens": await backend.count_tokens(req)}

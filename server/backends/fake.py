@@ -48,7 +48,9 @@ class FakeBackend:
         delay: float = 0.0,
         context_length: int = 8192,
         default_thinking: bool = True,
+        name: str = "fake",
     ) -> None:
+        self.name = name
         self._script = script if callable(script) else (lambda _req: script)
         self._model = model
         self._generation = generation
@@ -73,6 +75,9 @@ class FakeBackend:
             return list(req.prompt) if isinstance(req.prompt, tuple) else list(req.prompt.encode())
         return list(repr(template_messages(req.messages)).encode())
 
+    async def count_tokens(self, req: ChatRequest | CompletionRequest) -> int:
+        return len(await self.tokenize(req))
+
     async def health(self) -> Health:
         return Health(ready=True, detail="scripted replies", backend=self.name)
 
@@ -95,7 +100,7 @@ class FakeBackend:
             pieces, engine_reason, stop_sequence = pieces[:limit], "length", None
         self.opened += 1
         try:
-            yield MessageStart(f"chatcmpl-{uuid.uuid4().hex}", req.model, prompt_tokens)
+            yield MessageStart(f"chatcmpl-{uuid.uuid4().hex}", req.model, prompt_tokens, backend=self.name)
             parser: GlmParser | None = None
             if isinstance(req, ChatRequest):
                 thinking = (

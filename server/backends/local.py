@@ -81,6 +81,8 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, settings: Settings) -> None:
+        if not settings.model:
+            raise ValueError("the local backend needs --model (a weights directory or a preset name)")
         self._settings = settings
         self._engine: AsyncLLM | None = None
         self._renderer: PromptRenderer | None = None
@@ -151,6 +153,9 @@ class LocalBackend:
         assert self._renderer is not None
         return self._renderer.render(req).token_ids
 
+    async def count_tokens(self, req: ChatRequest | CompletionRequest) -> int:
+        return len(await self.tokenize(req))
+
     def stream(self, req: ChatRequest | CompletionRequest) -> AsyncIterator[StreamEvent]:
         return self._stream(req)
 
@@ -183,7 +188,7 @@ class LocalBackend:
             ids = self._completion_ids(req)
         params = self._sampling_params(req.sampling, len(ids))
         request_id = f"{'chatcmpl' if parser else 'cmpl'}-{uuid.uuid4().hex}"
-        yield MessageStart(request_id, req.model, len(ids))
+        yield MessageStart(request_id, req.model, len(ids), backend=self.name)
 
         completion_tokens = reasoning_tokens = cached = 0
         engine_reason: str | None = None

@@ -14,7 +14,8 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 class MessageStart:
     request_id: str
     model: str
-    prompt_tokens: int
+    prompt_tokens: int  # 0 when the backend learns it only at the end (hosted APIs)
+    backend: str = ""  # which backend serves this response (a fallback pair has two)
 
 
 @dataclass(frozen=True, slots=True)

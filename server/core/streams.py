@@ -6,22 +6,27 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
-from .events import StreamEvent
+from .events import MessageStart, StreamEvent
 
 Tagged = tuple[int, StreamEvent]
 
 
-async def prime(events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+async def prime(events: AsyncIterator[StreamEvent]) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
     """Run a stream up to its first event now, so that errors raised before it (a bad request, a
     context overflow, an engine that is still loading) become an HTTP error status instead of an
-    error inside a 200 stream. Returns an iterator that replays that event, then the rest.
+    error inside a 200 stream. Returns that event (a MessageStart) and an iterator replaying it first.
     """
     try:
         first = await anext(events)
     except BaseException:
         await _aclose(events)
         raise
-    return _replay(first, events)
+    return first, _replay(first, events)
+
+
+def served_by(first: StreamEvent) -> dict[str, str]:
+    """The response header naming the backend that serves it."""
+    return {"x-glm-serve-backend": first.backend} if isinstance(first, MessageStart) and first.backend else {}
 
 
 async def _replay(first: StreamEvent, rest: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ..core.collect import collect
 from ..core.events import StreamEvent
 from ..core.request import ChatRequest, CompletionRequest
-from ..core.streams import fan_out, prime
+from ..core.streams import fan_out, prime, served_by
 from ..deps import BackendDep, MetricsDep, check_model
 from ..disconnect import ClientGone, until_disconnect
 from . import convert, render, schema
@@ -45,27 +45,30 @@ async def _respond(
         metrics.observe(backend.stream(r), endpoint, backend.name) for r in _choices(req, body.n)
     ]
     chat = isinstance(req, ChatRequest)
+    primed: list[AsyncIterator[StreamEvent]] = []
+    try:
+        for s in streams:
+            first, events = await prime(s)
+            primed.append(events)
+    except BaseException:
+        for p in primed:
+            await p.aclose()  # type: ignore[attr-defined]
+        raise
+    headers = served_by(first)
     if body.stream:
-        primed: list[AsyncIterator[StreamEvent]] = []
-        try:
-            for s in streams:
-                primed.append(await prime(s))
-        except BaseException:
-            for p in primed:
-                await p.aclose()  # type: ignore[attr-defined]
-            raise
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         renderer = render.chat_sse if chat else render.completion_sse
         return StreamingResponse(
             renderer(fan_out(primed), include_usage=include_usage),
             media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache"},
+            headers={"Cache-Control": "no-cache", **headers},
         )
     try:
-        results = [await until_disconnect(request, collect(s)) for s in streams]
+        results = [await until_disconnect(request, collect(s)) for s in primed]
     except ClientGone:
         return Response(status_code=499)
-    return JSONResponse(render.chat_completion(results) if chat else render.text_completion(results))
+    whole = render.chat_completion(results) if chat else render.text_completion(results)
+    return JSONResponse(whole, headers=headers)
 
 
 @router.post("/v1/chat/completions")

@@ -1,0 +1,143 @@
+"""UpstreamBackend: any OpenAI-compatible server (LM Studio, Ollama, llama.cpp, vLLM) whose GLM output
+arrives as raw text; that text goes through our parser, so clients get real tool calls and reasoning."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from parsers import Generation, GlmParser, ReasoningDelta, ToolCallEnd
+
+from ..core.backend import Health
+from ..core.errors import BackendUnavailable, InvalidRequest, UpstreamError
+from ..core.events import MessageEnd, MessageStart, StreamEvent, Usage, finish_reason
+from ..core.request import ChatRequest, CompletionRequest
+from ..settings import Settings
+from .chat_client import ChatClient, HttpFailure, StreamFailure
+from .hosted import estimate_tokens, wire_messages
+
+
+def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
+    """OpenAI-compatible servers take OpenAI's knobs as they are."""
+    s = req.sampling
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": wire_messages(req.messages),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    for name in ("max_tokens", "temperature", "top_p", "seed", "presence_penalty", "frequency_penalty"):
+        if (value := getattr(s, name)) is not None:
+            body[name] = value
+    if s.stop:
+        body["stop"] = list(s.stop)
+    if req.parses_tools:
+        # The upstream renders the tools into GLM's prompt; it must not parse them itself, or its
+        # own (often broken) parser would answer instead of ours.
+        body["tools"] = [t.as_openai() for t in req.tools]
+    if req.thinking.enabled is not None:
+        body["chat_template_kwargs"] = {"enable_thinking": req.thinking.enabled}
+    return body
+
+
+class UpstreamBackend:
+    """Raw GLM text from an OpenAI-compatible upstream, parsed here."""
+
+    name = "upstream"
+
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        if not settings.upstream_url:
+            raise ValueError("--backend upstream needs --upstream-url")
+        self._settings = settings
+        self._client = ChatClient(
+            settings.upstream_url, os.environ.get("UPSTREAM_API_KEY"), settings.hosted_timeout, transport
+        )
+        # GLM-4.7+ templates open <think> themselves; GLM-4.5/4.6 output writes it. "auto" assumes 4.7+.
+        self._generation: Generation = "glm45" if settings.generation == "glm45" else "glm47"
+
+    async def start(self) -> None:
+        return None
+
+    def model_ids(self) -> list[str]:
+        return [self._settings.served_name()]
+
+    def context_length(self) -> int | None:
+        return self._settings.max_model_len
+
+    async def tokenize(self, req: ChatRequest | CompletionRequest) -> list[int]:
+        raise InvalidRequest("the upstream backend has no local tokenizer; token ids are not available")
+
+    async def count_tokens(self, req: ChatRequest | CompletionRequest) -> int:
+        return estimate_tokens(req)
+
+    async def health(self) -> Health:
+        return Health(True, f"forwarding to {self._settings.upstream_url}", self.name)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def stream(self, req: ChatRequest | CompletionRequest) -> AsyncIterator[StreamEvent]:
+        return self._stream(req)
+
+    async def _stream(self, req: ChatRequest | CompletionRequest) -> AsyncIterator[StreamEvent]:
+        if isinstance(req, CompletionRequest):
+            raise InvalidRequest("the upstream backend serves chat completions only")
+        thinking = (
+            req.thinking.enabled if req.thinking.enabled is not None else self._settings.enable_thinking
+        )
+        tools = [t.as_openai() for t in req.tools] if req.parses_tools else None
+        # Made at the first content: a server that sends reasoning separately has already split the
+        # thinking off, so its content starts after it; otherwise GLM-4.7+ output starts inside it.
+        parser: GlmParser | None = None
+        split_upstream = False
+        chunks = self._client.stream(request_body(req, self._settings.upstream_model or req.model))
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            first = {}
+        except HttpFailure as failure:
+            message = str((failure.body.get("error") or {}).get("message", "")) if failure.body else ""
+            raise UpstreamError(
+                f"upstream answered HTTP {failure.status}: {message}"[:500],
+                status=502 if failure.status >= 500 else failure.status,
+            ) from failure
+        except httpx.TransportError as exc:
+            raise BackendUnavailable(f"the upstream is unreachable ({type(exc).__name__})") from exc
+        yield MessageStart(f"chatcmpl-{uuid.uuid4().hex}", req.model, 0, backend=self.name)
+        called = False
+        engine_reason: str | None = None
+        usage: dict[str, Any] = {}
+        try:
+            chunk: dict[str, Any] | None = first
+            while chunk is not None:
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    # A server that already split reasoning off passes it through as is.
+                    if reasoning := delta.get("reasoning_content") or delta.get("reasoning"):
+                        split_upstream = True
+                        yield ReasoningDelta(reasoning)
+                    if content := delta.get("content"):
+                        if parser is None:
+                            opened = thinking and not split_upstream and self._generation == "glm47"
+                            parser = GlmParser(self._generation, tools, starts_in_reasoning=opened)
+                        for event in parser.feed(content):
+                            called = called or isinstance(event, ToolCallEnd)
+                            yield event
+                    engine_reason = choice.get("finish_reason") or engine_reason
+                usage = chunk.get("usage") or usage
+                chunk = await anext(chunks, None)
+        except StreamFailure as failure:
+            raise UpstreamError(f"the upstream stream broke: {failure.reason}") from failure
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+        for event in parser.finish("length" if engine_reason == "length" else "stop") if parser else ():
+            called = called or isinstance(event, ToolCallEnd)
+            yield event
+        yield MessageEnd(
+            finish_reason(engine_reason, called),
+            Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
+        )
