@@ -88,15 +88,26 @@ def _has_output(window: bytes) -> bool:
     )
 
 
-async def one_stream(host: str, port: int, i: int) -> tuple[float, int, float]:
-    """One streamed request over a raw socket: time to the first generated text, and the token count.
+@dataclass
+class Exchange:
+    raw: bytes  # the whole HTTP response
+    ttfb: float  # seconds to the first byte of the response
+    ttft: float  # seconds to the first chunk with generated text
+    total: float  # seconds to the end of the response
 
-    A hand-written HTTP/1.1 exchange (Connection: close, read to EOF) keeps the client's CPU use far
-    below an HTTP library's, so that it takes as little as possible from the servers under test.
+
+async def raw_post(
+    host: str, port: int, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Exchange:
+    """One request over a raw socket, read to EOF (Connection: close).
+
+    A hand-written HTTP/1.1 exchange keeps the client's CPU use far below an HTTP library's, so that
+    it takes as little as possible from the servers under test, and the same from each.
     """
-    payload = json.dumps(body(i)).encode()
+    payload = json.dumps(body).encode()
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{extra}"
         f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
     ).encode()
     start = time.perf_counter()
@@ -112,12 +123,19 @@ async def one_stream(host: str, port: int, i: int) -> tuple[float, int, float]:
             if _has_output(tail + data):
                 ttft = time.perf_counter() - start
             tail = data[-32:]
+    total = time.perf_counter() - start
     writer.close()
     raw = b"".join(parts)
     if not raw.startswith(b"HTTP/1.1 200"):
         raise RuntimeError(raw[:300].decode(errors="replace"))
-    at = raw.rindex(b'"completion_tokens":') + len(b'"completion_tokens":')
-    return ttft, int(raw[at:].split(b",", 1)[0].split(b"}", 1)[0]), ttfb
+    return Exchange(raw, ttfb, ttft, total)
+
+
+async def one_stream(host: str, port: int, i: int) -> tuple[float, int, float]:
+    """One benchmark request: time to the first generated text, the token count, time to first byte."""
+    ex = await raw_post(host, port, "/v1/chat/completions", body(i))
+    at = ex.raw.rindex(b'"completion_tokens":') + len(b'"completion_tokens":')
+    return ex.ttft, int(ex.raw[at:].split(b",", 1)[0].split(b"}", 1)[0]), ex.ttfb
 
 
 async def drive(one: Callable[[int], Awaitable[tuple[float, int, float]]], concurrency: int) -> Result:

@@ -13,17 +13,18 @@ from .metrics import Metrics
 from .settings import Settings
 
 
-def get_backend(request: Request) -> Backend:
+# async: FastAPI runs plain `def` dependencies in a worker thread, a thread hop per request for nothing.
+async def get_backend(request: Request) -> Backend:
     backend: Backend = request.app.state.backend
     return backend
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
@@ -42,7 +43,7 @@ def supplied_key(request: Request) -> str | None:
 
 
 async def require_api_key(request: Request) -> None:
-    expected = get_settings(request).api_key
+    expected = (await get_settings(request)).api_key
     if expected is None:
         return
     given = supplied_key(request)

@@ -62,13 +62,17 @@ class ChatClient:
                 except ValueError:
                     parsed = {"error": {"message": raw.decode(errors="replace")[:500]}}
                 raise HttpFailure(response.status_code, parsed if isinstance(parsed, dict) else {})
+            done = False
             try:
                 async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
+                    # After [DONE] the body is read to its end, so that the connection goes back to
+                    # the pool instead of being closed (a new TCP connection per request otherwise).
+                    if done or not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
-                        return
+                        done = True
+                        continue
                     try:
                         chunk = json.loads(data)
                     except ValueError as exc:  # GLM-5.1 was seen merging frames (zai-org/GLM-5#66)
@@ -78,4 +82,5 @@ class ChatClient:
                     yield chunk
             except httpx.TransportError as exc:
                 raise StreamFailure(f"connection lost mid-stream ({type(exc).__name__})") from exc
-        raise StreamFailure("the stream ended without [DONE]")
+        if not done:
+            raise StreamFailure("the stream ended without [DONE]")
