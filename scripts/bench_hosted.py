@@ -20,13 +20,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serve import raw_post, stop
+from bench_serve import raw_post, serve, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "0123456789abcdef0123456789abcdef.benchkey"
@@ -35,20 +32,7 @@ BODY = {"model": "glm-4.7", "messages": [{"role": "user", "content": "Say hello.
 
 
 def start(cmd: list[str], ready: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"exited: {' '.join(cmd)}")
-        try:
-            if httpx.get(ready, headers={"Authorization": f"Bearer {KEY}"}, timeout=2).status_code < 500:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"did not start: {' '.join(cmd)}")
+    return serve(cmd, ready, env, headers={"Authorization": f"Bearer {KEY}"})
 
 
 def pct(xs: list[float], q: float) -> float:

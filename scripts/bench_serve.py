@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -203,7 +204,10 @@ def engine_alone(model: Path, levels: list[int]) -> dict[int, Result]:
     return asyncio.run(run())
 
 
-def serve(cmd: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def serve(
+    cmd: list[str], ready: str, env: dict[str, str], headers: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a server in its own process group; return once `ready` answers below 500."""
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -212,7 +216,7 @@ def serve(cmd: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[by
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {' '.join(cmd)}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+            if httpx.get(ready, headers=headers, timeout=2).status_code < 500:
                 return proc
         except httpx.TransportError:
             pass
@@ -248,7 +252,7 @@ def dump(results: dict[int, Result]) -> None:
 
 def measure_server(name: str, cmd: list[str], port: int, levels: list[int]) -> dict[int, Result]:
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}
-    proc = serve(cmd, port, env)
+    proc = serve(cmd, f"http://127.0.0.1:{port}/health", env)
     try:
         return phase(
             ["--phase", "load", "--url", f"http://127.0.0.1:{port}", "--concurrency", *map(str, levels)]
@@ -258,10 +262,43 @@ def measure_server(name: str, cmd: list[str], port: int, levels: list[int]) -> d
         print(f"  measured {name}", file=sys.stderr)
 
 
+def interleaved(
+    ours_cmd: list[str], vllm_cmd: list[str], pairs: int
+) -> tuple[list[Exchange], list[Exchange]]:
+    """Concurrency 1 with both servers up and requests alternating between them.
+
+    This machine stalls now and then for ~0.7 s in bursts lasting seconds (both servers' first bytes
+    show it); alternating puts each burst on both alike, so their medians compare fairly.
+    """
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}
+    procs = [
+        serve(ours_cmd, "http://127.0.0.1:8301/health", env),
+        serve(vllm_cmd, "http://127.0.0.1:8302/health", env),
+    ]
+
+    async def run() -> tuple[list[Exchange], list[Exchange]]:
+        ours: list[Exchange] = []
+        theirs: list[Exchange] = []
+        for i in range(pairs + 4):
+            a = await raw_post("127.0.0.1", 8301, "/v1/chat/completions", body(i))
+            b = await raw_post("127.0.0.1", 8302, "/v1/chat/completions", body(i))
+            if i >= 4:
+                ours.append(a)
+                theirs.append(b)
+        return ours, theirs
+
+    try:
+        return asyncio.run(run())
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "tiny-glm")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 32, 64])
+    ap.add_argument("--ttft-pairs", type=int, default=40, help="interleaved concurrency-1 TTFT requests")
     ap.add_argument("--phase", choices=["engine", "load"], help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -341,6 +378,18 @@ def main() -> None:
             f"{c:>4} | {e.tok_s:>12.0f} | {o.tok_s:>10.0f} {o.ttft(0.5):>7.0f}/{o.ttft(0.99):<8.0f} | "
             f"{v.tok_s:>10.0f} {v.ttft(0.5):>7.0f}/{v.ttft(0.99):<8.0f} | {o.tok_s / v.tok_s:>8.2f}x "
             f"{o.tok_s / e.tok_s:>10.2f}x {v.tok_s / e.tok_s:>10.2f}x"
+        )
+    if args.ttft_pairs:
+        ours_x, vllm_x = interleaved(ours_cmd, vllm_cmd, args.ttft_pairs)
+        med = statistics.median
+        rate = {
+            k: OUT_TOKENS * len(xs) / sum(x.total for x in xs) for k, xs in (("o", ours_x), ("v", vllm_x))
+        }
+        print(
+            f"interleaved, concurrency 1, {args.ttft_pairs} requests each: "
+            f"TTFT p50 ours {med(x.ttft for x in ours_x) * 1e3:.0f} ms, "
+            f"vLLM {med(x.ttft for x in vllm_x) * 1e3:.0f} ms; "
+            f"tok/s ours {rate['o']:.0f}, vLLM {rate['v']:.0f} ({rate['o'] / rate['v']:.2f}x)"
         )
     print(
         json.dumps(

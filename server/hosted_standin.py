@@ -22,21 +22,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from . import sse
+from .backends.hosted import CATALOGUE
 
-MODELS = (
-    "glm-5.1",
-    "glm-5-turbo",
-    "glm-5",
-    "glm-4.7",
-    "glm-4.7-flash",
-    "glm-4.7-flashx",
-    "glm-4.6",
-    "glm-4.5",
-    "glm-4.5-air",
-    "glm-4.5-x",
-    "glm-4.5-airx",
-    "glm-4.5-flash",
-)
+MODELS = CATALOGUE  # the hosted ids of the GLM-5.1 era (hosted_api.md §3)
 SCENARIOS = (
     "ok",
     "rate_limit",
