@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
@@ -288,7 +289,7 @@ class HostedBackend:
             raise BackendUnavailable("no hosted API key is configured (BIGMODEL_API_KEY or ZAI_API_KEY)")
         body = request_body(req, hosted_model(req.model, self._settings))
         chunks = await self._open(body)
-        start = MessageStart("chatcmpl-hosted", req.model, 0, backend=self.name)
+        start = MessageStart(f"chatcmpl-{uuid.uuid4().hex}", req.model, 0, backend=self.name)
         try:
             async for event in chunk_events(chunks, start):
                 yield event

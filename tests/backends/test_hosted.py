@@ -89,6 +89,7 @@ def test_chat_streamed_and_whole(server: str) -> None:
     # The scenario header only reaches the stand-in if glm-serve forwarded it; it must not, so "ok" it is.
     with sdk(server) as c:
         whole = c.chat.completions.create(model="glm-4.7", messages=USER)
+        assert whole.id != c.chat.completions.create(model="glm-4.7", messages=USER).id  # ids are unique
         msg = whole.choices[0].message
         assert (msg.reasoning_content, msg.content) == (REASONING, CONTENT)  # type: ignore[attr-defined]
         assert whole.usage is not None and whole.usage.completion_tokens_details.reasoning_tokens > 0  # type: ignore[union-attr]
