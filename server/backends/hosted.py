@@ -29,6 +29,7 @@ from ..core.errors import (
 )
 from ..core.events import FinishReason, MessageEnd, MessageStart, StreamEvent, Usage
 from ..core.request import ChatRequest, CompletionRequest, Content, ImagePart, Message
+from ..core.streams import replay
 from ..settings import Settings
 from .chat_client import ChatClient, HttpFailure, StreamFailure
 
@@ -321,7 +322,7 @@ class HostedBackend:
                     raise BackendUnavailable(f"the hosted API is unreachable ({type(exc).__name__})") from exc
                 reason = type(exc).__name__
             else:
-                return _prepend(first, chunks)
+                return replay(first, chunks)
             # Exponential backoff with full jitter, inside an overall deadline.
             delay = random.uniform(0, self._backoff * 2**attempt)
             if time.monotonic() + delay > deadline:
@@ -334,14 +335,3 @@ class HostedBackend:
 async def _empty() -> AsyncIterator[dict[str, Any]]:
     return
     yield
-
-
-async def _prepend(
-    first: dict[str, Any], rest: AsyncIterator[dict[str, Any]]
-) -> AsyncIterator[dict[str, Any]]:
-    try:
-        yield first
-        async for chunk in rest:
-            yield chunk
-    finally:
-        await rest.aclose()  # type: ignore[attr-defined]

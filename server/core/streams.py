@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from typing import Any, TypeVar
 
 from .events import MessageStart, StreamEvent
 
 Tagged = tuple[int, StreamEvent]
+T = TypeVar("T")
 
 
 async def prime(events: AsyncIterator[StreamEvent]) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
@@ -21,7 +23,7 @@ async def prime(events: AsyncIterator[StreamEvent]) -> tuple[StreamEvent, AsyncI
     except BaseException:
         await _aclose(events)
         raise
-    return first, _replay(first, events)
+    return first, replay(first, events)
 
 
 def served_by(first: StreamEvent) -> dict[str, str]:
@@ -29,7 +31,8 @@ def served_by(first: StreamEvent) -> dict[str, str]:
     return {"x-glm-serve-backend": first.backend} if isinstance(first, MessageStart) and first.backend else {}
 
 
-async def _replay(first: StreamEvent, rest: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+async def replay(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`first`, then the rest of the iterator it was taken from; closing the result closes `rest`."""
     try:
         yield first
         async for event in rest:
@@ -83,7 +86,7 @@ async def fan_out(streams: Sequence[AsyncIterator[StreamEvent]]) -> AsyncIterato
                 await task
 
 
-async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
+async def _aclose(events: AsyncIterator[Any]) -> None:
     close = getattr(events, "aclose", None)
     if close is not None:
         await close()

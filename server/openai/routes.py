@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ..core.collect import collect
+from ..core.errors import InvalidRequest
 from ..core.events import StreamEvent
 from ..core.request import ChatRequest, CompletionRequest
 from ..core.streams import fan_out, prime, served_by
@@ -120,8 +121,6 @@ async def tokenize(body: schema.TokenizeRequest, backend: BackendDep) -> dict[st
     elif body.prompt is not None:
         req = CompletionRequest(model, body.prompt)
     else:
-        from ..core.errors import InvalidRequest
-
         raise InvalidRequest("send either prompt or messages", param="prompt")
     tokens = await backend.tokenize(req)
     return {"count": len(tokens), "max_model_len": backend.context_length(), "tokens": tokens}
