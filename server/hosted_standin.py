@@ -51,6 +51,7 @@ _FAILURES = {
 }
 REASONING = "The user wants an answer. I will keep it short."
 CONTENT = "Hello from the hosted stand-in."
+JSON_CONTENT = '{"answer": "Hello from the hosted stand-in."}'
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -93,6 +94,10 @@ def _validate(body: dict[str, Any]) -> JSONResponse | None:
         return _error(400, "1214", "Currently, only one stop word is supported.")
     if int(body.get("max_tokens") or 1) > 131072:
         return _error(400, "1214", "max_tokens parameter is illegal.")
+    if body.get("tool_choice", "auto") not in ("auto", "none"):
+        return _error(400, "1214", "Tool choice must be auto")
+    if (body.get("response_format") or {}).get("type", "text") not in ("text", "json_object"):
+        return _error(400, "1214", "response_format type must be text or json_object")
     return None
 
 
@@ -104,7 +109,8 @@ class _Reply:
         self.reasoning = REASONING if thinking == "enabled" else ""
         tools = [t for t in body.get("tools") or [] if t.get("type") == "function"]
         self.tool = tools[0] if tools and body.get("tool_choice", "auto") != "none" else None
-        self.content = "" if self.tool else CONTENT
+        json_mode = (body.get("response_format") or {}).get("type") == "json_object"
+        self.content = "" if self.tool else JSON_CONTENT if json_mode else CONTENT
         self.prompt_tokens = max(1, len(json.dumps(body.get("messages"), ensure_ascii=False)) // 4)
         self.id = time.strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:16]
         self.created = int(time.time())

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="require this key on every route but /health")
     generation: GenerationSetting = Field("auto", description="GLM output layout; auto reads the template")
     enable_thinking: bool = Field(True, description="think by default when a request does not say")
+    strict_tools: bool = Field(
+        False, description="hold every tool call to its schema, as if each tool were marked strict (local)"
+    )
     tensor_parallel_size: int = Field(1, description="GPUs to shard the model across")
     max_model_len: int | None = Field(None, description="context length (default: the model's)")
     gpu_memory_utilization: float = Field(0.9, description="fraction of GPU memory vLLM may use")

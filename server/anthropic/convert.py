@@ -5,7 +5,18 @@ from __future__ import annotations
 import re
 
 from ..core.errors import InvalidRequest
-from ..core.request import ChatRequest, HistoryToolCall, ImagePart, Message, Sampling, Thinking, Tool
+from ..core.request import (
+    ChatRequest,
+    HistoryToolCall,
+    ImagePart,
+    JsonAnswer,
+    Message,
+    NamedTool,
+    Sampling,
+    Thinking,
+    Tool,
+    ToolChoice,
+)
 from . import schema
 
 # Claude Code (≥ 2.1.36) puts this line first in its system prompt with a per-request nonce (cch=…).
@@ -15,20 +26,20 @@ _BILLING_HEADER = re.compile(r"^x-anthropic-billing-header:[^\n]*\n?", re.MULTIL
 
 
 def chat_request(body: schema.MessagesRequest) -> ChatRequest:
-    if body.tool_choice is not None and body.tool_choice.type in ("any", "tool"):
-        raise InvalidRequest(
-            "tool_choice 'any' and 'tool' are not supported yet; use 'auto' or 'none'", param="tool_choice"
-        )
+    output = body.output_config.format if body.output_config else body.output_format
     return ChatRequest(
         model=body.model,
         messages=tuple(_system(body.system) + _messages(body.messages)),
-        tools=tuple(Tool(t.name, t.description or "", t.input_schema) for t in body.tools or ()),
-        tool_choice="none" if body.tool_choice is not None and body.tool_choice.type == "none" else "auto",
+        tools=_tools(body.tools),
+        tool_choice=tool_choice(body.tool_choice),
+        parallel_tool_calls=not (body.tool_choice and body.tool_choice.disable_parallel_tool_use),
+        response_format=JsonAnswer(output.schema_) if output is not None else None,
         sampling=Sampling(
             max_tokens=body.max_tokens,
             temperature=body.temperature,
             top_p=body.top_p,
             top_k=body.top_k,
+            seed=body.seed,
             stop=tuple(s for s in body.stop_sequences or () if s),
         ),
         thinking=thinking(body.thinking),
@@ -39,10 +50,27 @@ def count_request(body: schema.CountTokensRequest) -> ChatRequest:
     return ChatRequest(
         model=body.model,
         messages=tuple(_system(body.system) + _messages(body.messages)),
-        tools=tuple(Tool(t.name, t.description or "", t.input_schema) for t in body.tools or ()),
-        tool_choice="none" if body.tool_choice is not None and body.tool_choice.type == "none" else "auto",
+        tools=_tools(body.tools),
+        tool_choice=tool_choice(body.tool_choice),
         thinking=thinking(body.thinking),
     )
+
+
+def tool_choice(choice: schema.ToolChoice | None) -> ToolChoice:
+    """Anthropic's choices in the core's terms: `any` is OpenAI's `required`, `tool` names one tool."""
+    if choice is None or choice.type == "auto":
+        return "auto"
+    if choice.type == "none":
+        return "none"
+    if choice.type == "any":
+        return "required"
+    if not choice.name:
+        raise InvalidRequest("tool_choice of type 'tool' needs the tool's name", param="tool_choice.name")
+    return NamedTool(choice.name)
+
+
+def _tools(tools: list[schema.Tool] | None) -> tuple[Tool, ...]:
+    return tuple(Tool(t.name, t.description or "", t.input_schema, bool(t.strict)) for t in tools or ())
 
 
 def thinking(config: schema.ThinkingConfig | None) -> Thinking:

@@ -63,6 +63,7 @@ class Tool(_Wire):
     name: str = Field(min_length=1)
     description: str | None = None
     input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    strict: bool | None = None
 
 
 class ToolChoice(_Wire):
@@ -76,6 +77,16 @@ class ThinkingConfig(_Wire):
     budget_tokens: int | None = Field(None, ge=0)
 
 
+class OutputFormat(_Wire):
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(_Wire):
+    format: OutputFormat | None = None
+    effort: str | None = None
+
+
 class MessagesRequest(_Wire):
     model: str
     max_tokens: int = Field(ge=1)
@@ -86,10 +97,13 @@ class MessagesRequest(_Wire):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     top_k: int | None = Field(None, ge=-1)
+    seed: int | None = None  # not Anthropic's: vLLM's extra, for reproducible sampling
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
     metadata: dict[str, Any] | None = None
+    output_config: OutputConfig | None = None
+    output_format: OutputFormat | None = None  # the structured-outputs beta's earlier spelling
 
 
 class CountTokensRequest(_Wire):

@@ -151,6 +151,17 @@ def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
         raise InvalidRequest("the hosted API returns no logprobs", param="logprobs")
     if len(s.stop) > 1:
         raise InvalidRequest("the hosted API accepts a single stop sequence", param="stop")
+    if req.forces_call:
+        raise InvalidRequest(
+            "the hosted API accepts only tool_choice 'auto': it cannot force a tool call "
+            "(serve the weights locally for enforced tool_choice)",
+            param="tool_choice",
+        )
+    if req.response_format is not None and req.response_format.schema is not None:
+        raise InvalidRequest(
+            "the hosted API has JSON mode (json_object) but no json_schema response_format",
+            param="response_format",
+        )
     body: dict[str, Any] = {"model": model, "messages": wire_messages(req.messages), "stream": True}
     if s.max_tokens is not None:
         body["max_tokens"] = s.max_tokens  # it ignores max_completion_tokens
@@ -171,6 +182,8 @@ def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
         body["tools"] = [t.as_openai() for t in req.tools]
         body["tool_choice"] = "auto"
         body["tool_stream"] = True  # arguments arrive in pieces instead of one chunk at the end
+    if req.response_format is not None:
+        body["response_format"] = {"type": "json_object"}
     return body
 
 

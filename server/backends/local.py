@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import os
 import uuid
@@ -27,6 +28,7 @@ from ..core.events import (
 )
 from ..core.request import ChatRequest, CompletionRequest, Sampling
 from ..settings import Settings
+from .constraint import structural_tag
 from .prompt import PromptRenderer
 
 if TYPE_CHECKING:
@@ -63,6 +65,7 @@ def engine_args(settings: Settings) -> Any:
 @contextlib.contextmanager
 def engine_errors() -> Iterator[None]:
     """Translate vLLM's exceptions into ours (never by reading their text)."""
+    from vllm.exceptions import VLLMClientError
     from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
     try:
@@ -71,8 +74,10 @@ def engine_errors() -> Iterator[None]:
         raise BackendUnavailable("the inference engine has stopped; restart the server") from exc
     except EngineGenerateError as exc:
         raise ServerError("generation failed inside the engine") from exc
-    except ValueError as exc:  # vLLM validates sampling parameters and inputs with ValueError
-        raise InvalidRequest(str(exc)) from exc
+    except (ValueError, VLLMClientError) as exc:  # vLLM's verdicts on the request's own parameters
+        # A schema the grammar compiler refuses arrives as a generic message; its cause says why.
+        cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+        raise InvalidRequest(f"{exc}{cause}") from exc
 
 
 class LocalBackend:
@@ -178,15 +183,17 @@ class LocalBackend:
 
         engine = self._ready()
         parser: GlmParser | None = None
+        constraint: dict[str, Any] | None = None
         if isinstance(req, ChatRequest):
             assert self._renderer is not None
             prompt = self._renderer.render(req)
             ids = prompt.token_ids
             tools = [t.as_openai() for t in req.tools] if req.parses_tools else None
             parser = GlmParser(self._generation, tools, prompt.starts_in_reasoning)
+            constraint = structural_tag(req, self._generation, prompt.reasoning, self._settings.strict_tools)
         else:
             ids = self._completion_ids(req)
-        params = self._sampling_params(req.sampling, len(ids))
+        params = self._sampling_params(req.sampling, len(ids), constraint)
         request_id = f"{'chatcmpl' if parser else 'cmpl'}-{uuid.uuid4().hex}"
         yield MessageStart(request_id, req.model, len(ids), backend=self.name)
 
@@ -228,9 +235,11 @@ class LocalBackend:
         stop_sequence = stop_reason if isinstance(stop_reason, str) else None
         yield MessageEnd(finish_reason(engine_reason, called), usage, stop_sequence)
 
-    def _sampling_params(self, s: Sampling, prompt_len: int) -> SamplingParams:
+    def _sampling_params(
+        self, s: Sampling, prompt_len: int, constraint: dict[str, Any] | None
+    ) -> SamplingParams:
         from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
         room = self._max_len - prompt_len
         if room <= 0 or (s.max_tokens is not None and s.max_tokens > room):
@@ -265,6 +274,8 @@ class LocalBackend:
                 kwargs[name] = value
         if s.logprobs:
             kwargs["logprobs"] = s.top_logprobs
+        if constraint is not None:
+            kwargs["structured_outputs"] = StructuredOutputsParams(structural_tag=json.dumps(constraint))
         with engine_errors():
             return SamplingParams(**kwargs)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from parsers import Generation
 
@@ -22,11 +22,22 @@ class ChatTokenizer(Protocol):
     def encode(self, text: str, add_special_tokens: bool = ...) -> list[int]: ...
 
 
+# Where the rendered prompt leaves the model's reasoning: "open" (it ends inside <think>, GLM-4.7+ with
+# thinking on), "closed" (it ends with </think>: thinking off) or "optional" (GLM-4.5/4.6 with thinking
+# on, where the model writes <think> itself, or not).
+ReasoningState = Literal["open", "optional", "closed"]
+
+
 @dataclass(frozen=True, slots=True)
 class Prompt:
     text: str
     token_ids: list[int]
-    starts_in_reasoning: bool  # the text ends inside an open <think>: output begins as reasoning
+    reasoning: ReasoningState
+
+    @property
+    def starts_in_reasoning(self) -> bool:
+        """Output begins as reasoning."""
+        return self.reasoning == "open"
 
 
 def template_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
@@ -105,7 +116,11 @@ class PromptRenderer:
         text = self.render_text(req)
         # The template writes [gMASK]<sop> itself, so no BOS is added again.
         ids = self._tokenizer.encode(text, add_special_tokens=False)
-        return Prompt(text=text, token_ids=ids, starts_in_reasoning=text.rstrip().endswith("<think>"))
+        tail = text.rstrip()
+        state: ReasoningState = (
+            "open" if tail.endswith("<think>") else "closed" if tail.endswith("</think>") else "optional"
+        )
+        return Prompt(text=text, token_ids=ids, reasoning=state)
 
     def generation(self) -> Generation:
         """glm47 when the template opens <think> in the generation prompt (GLM-4.7+), else glm45."""

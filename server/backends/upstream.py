@@ -22,7 +22,15 @@ from .hosted import estimate_tokens, wire_messages
 
 
 def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
-    """OpenAI-compatible servers take OpenAI's knobs as they are."""
+    """OpenAI-compatible servers take OpenAI's knobs as they are, but not their constraints."""
+    if req.forces_call or req.response_format is not None:
+        # Its raw text is parsed here, so its own tool_choice and JSON modes would constrain the wrong
+        # thing (a JSON grammar over GLM's XML calls and reasoning).
+        raise InvalidRequest(
+            "the upstream backend cannot enforce tool_choice 'required'/named or a JSON response_format; "
+            "serve the weights locally for these",
+            param="response_format" if req.response_format is not None else "tool_choice",
+        )
     s = req.sampling
     body: dict[str, Any] = {
         "model": model,

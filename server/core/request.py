@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .errors import InvalidRequest
+
 Role = Literal["system", "user", "assistant", "tool"]
-ToolChoice = Literal["auto", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class Tool:
     name: str
     description: str = ""
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    strict: bool = False  # calls to it must match `parameters` (enforced where the backend can)
 
     def as_openai(self) -> dict[str, Any]:
         """The Chat Completions shape, which GLM's chat template and the parser both read."""
@@ -86,18 +88,55 @@ class Thinking:
 
 
 @dataclass(frozen=True, slots=True)
+class NamedTool:
+    """tool_choice naming one tool (OpenAI's named function, Anthropic's `tool`): call exactly it."""
+
+    name: str
+
+
+# "required" is OpenAI's spelling; Anthropic's `any` means the same.
+ToolChoice = Literal["auto", "none", "required"] | NamedTool
+
+
+@dataclass(frozen=True, slots=True)
+class JsonAnswer:
+    """response_format json_object (schema None: any JSON object) or json_schema (valid for `schema`)."""
+
+    schema: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     model: str
     messages: tuple[Message, ...]
     tools: tuple[Tool, ...] = ()
     tool_choice: ToolChoice = "auto"
+    parallel_tool_calls: bool = True
+    response_format: JsonAnswer | None = None
     sampling: Sampling = Sampling()
     thinking: Thinking = Thinking()
     template_kwargs: Mapping[str, Any] = field(default_factory=dict)  # other chat_template_kwargs
 
+    def __post_init__(self) -> None:
+        # Both wire formats get the same answer to a tool_choice that cannot be honoured.
+        choice = self.tool_choice
+        if choice == "required" and not self.tools:
+            raise InvalidRequest(
+                "tool_choice requires a tool call but no tools were given", param="tool_choice"
+            )
+        if isinstance(choice, NamedTool) and choice.name not in {t.name for t in self.tools}:
+            raise InvalidRequest(
+                f"tool_choice names {choice.name!r}, which is not among the given tools", param="tool_choice"
+            )
+
     @property
     def parses_tools(self) -> bool:
         return bool(self.tools) and self.tool_choice != "none"
+
+    @property
+    def forces_call(self) -> bool:
+        """The answer must be tool calls (tool_choice required, or one named tool)."""
+        return self.parses_tools and self.tool_choice != "auto"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,9 @@ from ..core.request import (
     Content,
     HistoryToolCall,
     ImagePart,
+    JsonAnswer,
     Message,
+    NamedTool,
     Sampling,
     Thinking,
     Tool,
@@ -21,24 +23,25 @@ from . import schema
 
 
 def chat_request(body: schema.ChatCompletionRequest) -> ChatRequest:
-    if body.tool_choice not in (None, "auto", "none"):
-        raise InvalidRequest(
-            "tool_choice 'required' and named functions are not supported yet; use 'auto' or 'none'",
-            param="tool_choice",
-        )
-    if body.response_format is not None and body.response_format.type != "text":
-        raise InvalidRequest(
-            "response_format json_object/json_schema is not supported yet", param="response_format"
-        )
     tools = tuple(
-        Tool(t.function.name, t.function.description or "", t.function.parameters or {"type": "object"})
+        Tool(
+            t.function.name,
+            t.function.description or "",
+            t.function.parameters or {"type": "object"},
+            strict=bool(t.function.strict),
+        )
         for t in body.tools or ()
     )
+    choice = body.tool_choice
     return ChatRequest(
         model=body.model,
         messages=tuple(_message(m, i) for i, m in enumerate(body.messages)),
         tools=tools,
-        tool_choice="none" if body.tool_choice == "none" else "auto",
+        tool_choice=NamedTool(choice.function.name)
+        if isinstance(choice, schema.NamedToolChoice)
+        else choice or "auto",
+        parallel_tool_calls=body.parallel_tool_calls,
+        response_format=_response_format(body.response_format),
         sampling=sampling(
             body, body.max_completion_tokens or body.max_tokens, body.logprobs, body.top_logprobs or 0
         ),
@@ -47,6 +50,18 @@ def chat_request(body: schema.ChatCompletionRequest) -> ChatRequest:
             k: v for k, v in (body.chat_template_kwargs or {}).items() if k not in _THINKING_KWARGS
         },
     )
+
+
+def _response_format(fmt: schema.ResponseFormat | None) -> JsonAnswer | None:
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return JsonAnswer()
+    spec = fmt.json_schema or {}
+    schema_ = spec.get("schema")
+    if schema_ is not None and not isinstance(schema_, dict):
+        raise InvalidRequest("json_schema.schema must be a JSON schema object", param="response_format")
+    return JsonAnswer(schema_)
 
 
 def completion_request(body: schema.CompletionRequest) -> CompletionRequest:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Wire(BaseModel):
-    # Clients send fields we do not use (user, store, metadata, parallel_tool_calls, …): ignore them.
+    # Clients send fields we do not use (user, store, metadata, …): ignore them.
     model_config = ConfigDict(extra="ignore")
 
 
@@ -106,6 +106,7 @@ class ChatCompletionRequest(Sampling):
     messages: list[ChatMessage] = Field(min_length=1)
     tools: list[ToolDef] | None = None
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool = True
     max_completion_tokens: int | None = Field(None, ge=1)
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=20)

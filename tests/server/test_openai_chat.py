@@ -194,7 +194,12 @@ def test_named_tool_is_found_once_per_call_even_with_unknown_tools(tool_server: 
         ({"model": "nope"}, 404, "model"),
         ({"temperature": 3}, 400, "temperature"),
         ({"messages": []}, 400, "messages"),
-        ({"tool_choice": "required", "tools": [WEATHER_TOOL]}, 400, "tool_choice"),
+        ({"tool_choice": "required"}, 400, "tool_choice"),
+        (
+            {"tool_choice": {"type": "function", "function": {"name": "nope"}}, "tools": [WEATHER_TOOL]},
+            400,
+            "tool_choice",
+        ),
         (
             {
                 "messages": [
