@@ -14,6 +14,8 @@ from typing import Any
 from parsers.arguments import schema_types
 from parsers.tags import CALL_CLOSE, CALL_OPEN, KEY_CLOSE, KEY_OPEN, VALUE_CLOSE, VALUE_OPEN
 
+from .grammar_schema import for_grammar
+
 Format = dict[str, Any]
 
 # GLM-4.5/4.6 put a newline between tags, GLM-4.7+ nothing; either is accepted for either.
@@ -75,9 +77,10 @@ def _value(schema: Any, defs: Mapping[str, Any]) -> Format:
         return _text(None)  # a union with string: the parser decodes what looks typed, else keeps the text
     return {
         "type": "json_schema",
-        "json_schema": {**schema, **defs} if isinstance(schema, Mapping) else schema,
+        "json_schema": for_grammar({**schema, **defs}) if isinstance(schema, Mapping) else schema,
         "style": "json",
         "max_whitespace_cnt": VALUE_WHITESPACE,
+        "excludes": [VALUE_CLOSE],  # it would end the value for the parser, even inside a JSON string
     }
 
 
@@ -95,6 +98,8 @@ def _resolve(schema: Any, defs: Mapping[str, Any]) -> Any:
     ref = schema.get("$ref") if isinstance(schema, Mapping) else None
     if not isinstance(ref, str) or not ref.startswith("#/"):
         return schema
-    _, section, name = ref.split("/", 2)
-    target = defs.get(section, {}).get(name)
+    parts = ref.split("/")
+    if len(parts) != 3:
+        return schema  # not a local definition: the grammar engine judges it
+    target = defs.get(parts[1], {}).get(parts[2])
     return target if isinstance(target, Mapping) else schema

@@ -19,6 +19,8 @@ from parsers.tags import (
     CALL_OPEN,
     KEY_CLOSE,
     KEY_OPEN,
+    STOP_TAGS,
+    TAGS,
     THINK_CLOSE,
     THINK_OPEN,
     VALUE_CLOSE,
@@ -28,13 +30,17 @@ from parsers.tags import (
 
 from ..core.request import ChatRequest, NamedTool, Tool
 from .call_format import NEWLINE, Format, call_format
+from .grammar_schema import for_grammar
 from .prompt import ReasoningState
 
-# Tags that must not appear as free text. Reasoning holds no calls (a call must come after </think> to
-# count); free text may open a call, so <tool_call> itself stays allowed there.
+# Tags that must not appear as free text, where the parser would act on them. Reasoning holds no calls
+# (a call must come after </think> to count); free text may open a call, so <tool_call> stays allowed
+# there; a JSON answer holds none, not even inside its strings.
 _CALL_TAGS = [CALL_CLOSE, KEY_OPEN, KEY_CLOSE, VALUE_OPEN, VALUE_CLOSE]
-REASONING_EXCLUDES = [THINK_OPEN, THINK_CLOSE, CALL_OPEN, *_CALL_TAGS]
-TEXT_EXCLUDES = [THINK_OPEN, THINK_CLOSE, *_CALL_TAGS]
+_ROLE_MARKERS = sorted(STOP_TAGS)
+REASONING_EXCLUDES = [THINK_OPEN, THINK_CLOSE, CALL_OPEN, *_CALL_TAGS, *_ROLE_MARKERS]
+TEXT_EXCLUDES = [THINK_OPEN, THINK_CLOSE, *_CALL_TAGS, *_ROLE_MARKERS]
+JSON_EXCLUDES = sorted(TAGS)
 
 # A JSON answer may be pretty-printed; the cap only stops a weak model from spending its whole budget
 # on whitespace where the grammar would otherwise allow any amount.
@@ -102,9 +108,10 @@ def _call(tool: Tool, strict: bool) -> Format:
 def _json(schema: Mapping[str, Any] | None) -> Format:
     return {
         "type": "json_schema",
-        "json_schema": dict(schema) if schema is not None else {"type": "object"},
+        "json_schema": for_grammar(dict(schema)) if schema is not None else {"type": "object"},
         "style": "json",
         "max_whitespace_cnt": JSON_WHITESPACE,
+        "excludes": JSON_EXCLUDES,
     }
 
 

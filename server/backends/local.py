@@ -57,6 +57,9 @@ def engine_args(settings: Settings) -> Any:
         "max_model_len": settings.max_model_len,
         "speculative_config": settings.speculative_config,
         "disable_log_stats": False,  # keeps vLLM's Prometheus metrics (vllm:*) for /metrics
+        # Our constraints are xgrammar structural tags (constraint.py); vLLM's fallback to another
+        # backend on a schema xgrammar refuses would answer with that backend's unrelated complaint.
+        "structured_outputs_config": {"backend": "xgrammar"},
     }
     kwargs.update(settings.vllm_args)
     return AsyncEngineArgs(**kwargs)

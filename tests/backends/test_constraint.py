@@ -188,3 +188,31 @@ def test_pydantic_style_refs_are_followed() -> None:
     assert accepts(req, ok)
     assert not accepts(req, call("t", unit="k", at={"x": 1}))
     assert not accepts(req, call("t", unit="c", at={"y": 1}))
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ('{"name": "Ada"}', True),
+        ('{"name": "Adalbertine"}', False),  # past maxLength
+        ('{"name": ""}', False),  # under minLength
+        ('{"name": "A\x07a"}', False),  # a raw control character is not JSON (xgrammar's own rule allows it)
+    ],
+)
+def test_length_limited_json_strings_stay_json(text: str, ok: bool) -> None:
+    schema = {"type": "object", "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 8}}}
+    assert accepts(chat("none", response_format=JsonAnswer(schema)), text) is ok
+
+
+def test_tags_the_parser_acts_on_cannot_hide_in_free_text_or_json() -> None:
+    # Inside a JSON answer's string, <think> would switch the parser to reasoning.
+    answer = chat("none", response_format=JsonAnswer())
+    assert accepts(answer, '{"a": "x < y"}')
+    assert not accepts(answer, '{"a": "x <think> y"}')
+    # Inside a JSON-valued argument, </arg_value> would end the value early.
+    tool = Tool("t", "", {"type": "object", "properties": {"o": {"type": "object"}}, "required": ["o"]})
+    assert not accepts(chat("required", tools=(tool,)), call("t", o={"k": "a</arg_value>b"}))
+    assert accepts(chat("required", tools=(tool,)), call("t", o={"k": "a</b>"}))
+    # In prose beside strict calls, a role marker would end the turn for the parser.
+    strict = chat(tools=(Tool("t", "", tool.parameters, strict=True),))
+    assert not accepts(strict, "Hello <|user|> there")

@@ -154,3 +154,183 @@ def test_anthropic_any_gives_valid_tool_use_for_every_seed(base: str, stream: bo
         assert_valid_calls([(b.name, b.input) for b in message.content if b.type == "tool_use"])  # type: ignore[misc]
 
     run_all(check)
+
+
+def test_named_tool_is_called_exactly_once_on_both_endpoints(base: str) -> None:
+    async def check(seed: int) -> None:
+        choice = {"type": "function", "function": {"name": "search"}}
+        async with openai_client(base) as client:
+            finish, calls = await openai_calls(
+                client,
+                seed % 2 == 1,
+                tools=OPENAI_TOOLS,
+                tool_choice=choice,
+                seed=seed,
+                extra_body=NO_THINKING,
+            )
+        assert finish == "tool_calls" and len(calls) == 1
+        assert_valid_calls(calls, only="search")
+        async with anthropic_client(base) as ac:
+            message = await ac.messages.create(
+                model=MODEL,
+                max_tokens=MAX_TOKENS,
+                messages=ASK,  # type: ignore[arg-type]
+                tools=ANTHROPIC_TOOLS,  # type: ignore[arg-type]
+                tool_choice={"type": "tool", "name": "get_weather"},
+                thinking={"type": "disabled"},
+                extra_body={"seed": seed},
+            )
+        uses = [(b.name, b.input) for b in message.content if b.type == "tool_use"]
+        assert message.stop_reason == "tool_use" and len(uses) == 1
+        assert_valid_calls(uses, only="get_weather")  # type: ignore[arg-type]
+
+    run_all(check, range(20))
+
+
+def test_parallel_tool_calls_false_gives_one_call(base: str) -> None:
+    async def check(seed: int) -> None:
+        async with openai_client(base) as client:
+            finish, calls = await openai_calls(
+                client,
+                False,
+                tools=OPENAI_TOOLS,
+                tool_choice="required",
+                parallel_tool_calls=False,
+                seed=seed,
+                extra_body=NO_THINKING,
+            )
+        assert finish == "tool_calls" and len(calls) == 1
+        assert_valid_calls(calls)
+
+    run_all(check, range(20))
+
+
+PERSON = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 30},
+        "age": {"type": "integer", "minimum": 0, "maximum": 150},
+        "languages": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["en", "fr", "zh"]},
+            "maxItems": 3,
+        },
+        "admin": {"type": "boolean"},
+    },
+    "required": ["name", "age", "languages", "admin"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_json_schema_answers_are_valid_json_for_every_seed(base: str, stream: bool) -> None:
+    response_format = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON}}
+
+    async def check(seed: int) -> None:
+        args: dict[str, Any] = {
+            "model": MODEL,
+            "messages": ASK,
+            "max_tokens": MAX_TOKENS,
+            "response_format": response_format,
+            "seed": seed,
+            "extra_body": NO_THINKING,
+        }
+        async with openai_client(base) as client:
+            if stream:
+                text, finish = "", None
+                async for chunk in await client.chat.completions.create(**args, stream=True):
+                    for choice in chunk.choices:
+                        text += choice.delta.content or ""
+                        finish = choice.finish_reason or finish
+            else:
+                r = await client.chat.completions.create(**args)
+                text, finish = r.choices[0].message.content or "", r.choices[0].finish_reason
+        assert finish == "stop", f"seed {seed}"
+        jsonschema.validate(json.loads(text), PERSON)
+
+    run_all(check)
+
+
+def test_anthropic_output_format_and_json_object(base: str) -> None:
+    async def check(seed: int) -> None:
+        async with anthropic_client(base) as ac:
+            message = await ac.messages.create(
+                model=MODEL,
+                max_tokens=MAX_TOKENS,
+                messages=ASK,  # type: ignore[arg-type]
+                thinking={"type": "disabled"},
+                extra_body={
+                    "seed": seed,
+                    "output_config": {"format": {"type": "json_schema", "schema": PERSON}},
+                },
+            )
+        text = "".join(b.text for b in message.content if b.type == "text")
+        assert message.stop_reason == "end_turn", (seed, message)
+        jsonschema.validate(json.loads(text), PERSON)
+        async with openai_client(base) as client:
+            r = await client.chat.completions.create(
+                model=MODEL,
+                messages=ASK,  # type: ignore[arg-type]
+                max_tokens=MAX_TOKENS,
+                response_format={"type": "json_object"},
+                seed=seed,
+                extra_body=NO_THINKING,
+            )
+        # Any object may hold a string the random model never closes; whatever ends is an object.
+        if r.choices[0].finish_reason == "stop":
+            ended.append(json.loads(r.choices[0].message.content or ""))
+
+    ended: list[Any] = []
+    run_all(check, range(10))
+    assert ended and all(isinstance(value, dict) for value in ended)
+
+
+def test_strict_tools_hold_the_calls_the_model_chooses_to_make(base: str) -> None:
+    # Under auto the random model mostly writes prose; every call it does make must be valid.
+    strict = [{"type": "function", "function": {**t, "strict": True}} for t in (WEATHER, SEARCH)]
+    made = 0
+
+    async def check(seed: int) -> None:
+        nonlocal made
+        async with openai_client(base) as client:
+            r = await client.chat.completions.create(
+                model=MODEL,
+                messages=ASK,  # type: ignore[arg-type]
+                tools=strict,  # type: ignore[arg-type]
+                max_tokens=1500,
+                seed=seed,
+                # Kept from ending early, the random model starts a call now and then.
+                extra_body={**NO_THINKING, "min_tokens": 300},
+            )
+        calls = r.choices[0].message.tool_calls or []
+        if r.choices[0].finish_reason == "tool_calls":
+            made += 1
+            assert_valid_calls([(c.function.name, json.loads(c.function.arguments)) for c in calls])  # type: ignore[union-attr]
+        # The text may never hold half a call: prose, or prose then whole calls.
+        assert "<arg_key>" not in (r.choices[0].message.content or "")
+
+    run_all(check)
+    assert made >= 5  # 17 of the 50 seeds made calls when this was written: the check is not vacuous
+
+
+def test_a_schema_the_grammar_engine_refuses_is_a_400(base: str) -> None:
+    bad = {
+        "type": "function",
+        "function": {
+            "name": "f",
+            "parameters": {"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}},
+        },
+    }
+    with openai.OpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as client:
+        with pytest.raises(openai.BadRequestError) as info:
+            client.chat.completions.create(
+                model=MODEL,
+                messages=ASK,
+                tools=[bad],
+                tool_choice="required",
+                max_tokens=5,  # type: ignore[list-item, arg-type]
+            )
+        assert "structural tag" in str(info.value.message).lower() or "ref" in str(info.value.message).lower()
+        # The engine is unharmed.
+        ok = client.chat.completions.create(model=MODEL, messages=ASK, max_tokens=3)  # type: ignore[arg-type]
+        assert ok.choices[0].finish_reason == "length"
