@@ -328,3 +328,48 @@ def test_auto_chooses_hosted_when_a_key_is_set_and_no_gpu(monkeypatch: pytest.Mo
     monkeypatch.delenv("ZAI_API_KEY")
     backend, settings, why = choose_backend(Settings())
     assert backend.name == "local" and settings.demo and "no hosted key" in why
+
+
+def test_json_mode_passes_through_and_what_the_hosted_api_lacks_is_refused(
+    standin: tuple[str, FastAPI], server: str
+) -> None:
+    _, app = standin
+    with sdk(server) as c:
+        r = c.chat.completions.create(model="glm-4.7", messages=USER, response_format={"type": "json_object"})
+        assert app.state.requests[-1]["response_format"] == {"type": "json_object"}
+        assert isinstance(json.loads(r.choices[0].message.content or ""), dict)
+        refused: list[dict[str, Any]] = [
+            {"tools": TOOLS, "tool_choice": "required"},
+            {"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "a", "schema": {"type": "object"}},
+                }
+            },
+        ]
+        sent = len(app.state.requests)
+        for kwargs in refused:
+            with pytest.raises(openai.BadRequestError) as info:
+                c.chat.completions.create(model="glm-4.7", messages=USER, **kwargs)
+            assert "hosted API" in info.value.message
+        assert len(app.state.requests) == sent  # refused here, not spent upstream
+    with anthropic.Anthropic(base_url=server, api_key="x", max_retries=0) as ac:
+        tools = [{"name": "get_weather", "input_schema": TOOLS[0]["function"]["parameters"]}]  # type: ignore[index]
+        with pytest.raises(anthropic.BadRequestError, match="tool_choice"):
+            ac.messages.create(
+                model="glm-4.7",
+                max_tokens=10,
+                messages=USER,
+                tools=tools,
+                tool_choice={"type": "any"},  # type: ignore[arg-type]
+            )
+
+
+def test_standin_refuses_what_the_hosted_api_refuses(standin: tuple[str, FastAPI]) -> None:
+    base, _ = standin
+    url = base + "/api/paas/v4/chat/completions"
+    headers = {"Authorization": f"Bearer {KEY}"}
+    for extra in ({"tool_choice": "required", "tools": TOOLS}, {"response_format": {"type": "json_schema"}}):
+        r = httpx.post(url, headers=headers, json={"model": "glm-4.7", "messages": USER, **extra})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "1214"

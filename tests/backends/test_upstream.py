@@ -115,3 +115,17 @@ def test_raw_glm_text_becomes_tool_calls_and_reasoning(through_upstream: tuple[s
     assert (
         sent["model"] == "GLM-4.7-Q4_K_M" and sent["stream"] is True and sent["tools"][0]["function"]["name"]
     )
+
+
+def test_constraints_it_cannot_enforce_are_refused(through_upstream: tuple[str, FastAPI]) -> None:
+    base, upstream = through_upstream
+    with openai.OpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as c:
+        for kwargs in (
+            {"tools": TOOLS, "tool_choice": "required"},
+            {"response_format": {"type": "json_object"}},
+        ):
+            with pytest.raises(openai.BadRequestError, match="upstream backend cannot enforce"):
+                c.chat.completions.create(
+                    model="glm-4.7", messages=[{"role": "user", "content": "x"}], **kwargs
+                )  # type: ignore[arg-type]
+    assert not upstream.state.bodies
