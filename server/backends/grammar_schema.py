@@ -36,6 +36,28 @@ def for_grammar(schema: Any) -> Any:
     if out.get("type") == "string" and limited and "pattern" not in out and "format" not in out:
         low = int(out.pop("minLength", 0))
         high = out.pop("maxLength", None)
-        # Surrogates too: xgrammar takes their UTF-8 form as characters; decoders make three U+FFFD of each.
-        out["pattern"] = rf'^[^"\\<\x00-\x1f\uD800-\uDFFF]{{{low},{"" if high is None else int(high)}}}$'
+        more = f"{_CHAR}*" if high is None else _at_most(_CHAR, int(high) - low)
+        out["pattern"] = f"^{_exactly(_CHAR, low)}{more}$"
     return out
+
+
+# Surrogates are excluded too: xgrammar takes their UTF-8 form as characters, decoders make three U+FFFD.
+_CHAR = r'[^"\\<\x00-\x1f\uD800-\uDFFF]'
+# xgrammar refuses a repetition count much above 128, so longer runs nest repetitions of 100.
+_STEP = 100
+
+
+def _exactly(unit: str, n: int) -> str:
+    if n <= _STEP:
+        return f"(?:{unit}){{{n}}}" if n else ""
+    return _exactly(f"(?:{unit}){{{_STEP}}}", n // _STEP) + f"(?:{unit}){{{n % _STEP}}}"
+
+
+def _at_most(unit: str, n: int) -> str:
+    if n <= _STEP:
+        return f"(?:{unit}){{0,{n}}}"
+    blocks, rest = divmod(n, _STEP)
+    block = f"(?:{unit}){{{_STEP}}}"
+    # Fewer than `blocks` whole blocks and up to a block less one, or all of them and up to `rest`.
+    fewer = f"{_at_most(block, blocks - 1)}(?:{unit}){{0,{_STEP - 1}}}"
+    return f"(?:{fewer}|{_exactly(block, blocks)}(?:{unit}){{0,{rest}}})"

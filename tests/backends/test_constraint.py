@@ -216,3 +216,14 @@ def test_tags_the_parser_acts_on_cannot_hide_in_free_text_or_json() -> None:
     # In prose beside strict calls, a role marker would end the turn for the parser.
     strict = chat(tools=(Tool("t", "", tool.parameters, strict=True),))
     assert not accepts(strict, "Hello <|user|> there")
+
+
+@pytest.mark.parametrize(("low", "high"), [(0, 40), (300, 600), (150, 150), (250, 1234)])
+def test_long_length_limits_compile_and_count_exactly(low: int, high: int) -> None:
+    # xgrammar refuses a single repetition count much above 128; grammar_schema nests them.
+    schema = {"type": "object", "properties": {"s": {"type": "string", "minLength": low, "maxLength": high}}}
+    req = chat("none", response_format=JsonAnswer(schema))
+    for n, ok in ((low, True), (high, True), (high + 1, False), ((low + high) // 2, True)):
+        assert accepts(req, json.dumps({"s": "x" * n})) is ok, n
+    if low:
+        assert not accepts(req, json.dumps({"s": "x" * (low - 1)}))
