@@ -334,3 +334,29 @@ def test_a_schema_the_grammar_engine_refuses_is_a_400(base: str) -> None:
         # The engine is unharmed.
         ok = client.chat.completions.create(model=MODEL, messages=ASK, max_tokens=3)  # type: ignore[arg-type]
         assert ok.choices[0].finish_reason == "length"
+
+
+def test_with_thinking_on_the_constraint_waits_for_the_reasoning(base: str) -> None:
+    # GLM-4.7 layout with thinking on: the prompt opens <think>, so the output starts as reasoning, and
+    # the random model rarely closes it; what it does write must be reasoning, then only valid calls.
+    async def check(seed: int) -> None:
+        async with openai_client(base) as client:
+            r = await client.chat.completions.create(
+                model=MODEL,
+                messages=ASK,  # type: ignore[arg-type]
+                tools=OPENAI_TOOLS,  # type: ignore[arg-type]
+                tool_choice="required",
+                max_tokens=200,
+                seed=seed,
+            )
+        msg = r.choices[0].message
+        assert msg.reasoning_content  # type: ignore[attr-defined]
+        assert not msg.content  # nothing but calls may follow the reasoning
+        if r.choices[0].finish_reason == "tool_calls":
+            assert_valid_calls(
+                [(c.function.name, json.loads(c.function.arguments)) for c in msg.tool_calls or []]
+            )  # type: ignore[union-attr]
+        else:
+            assert r.choices[0].finish_reason == "length" and not msg.tool_calls
+
+    run_all(check, range(10))
