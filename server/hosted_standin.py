@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from . import sse
-from .backends.hosted import CATALOGUE
+from .backends.hosted_api import CATALOGUE
 
 MODELS = CATALOGUE  # the hosted ids of the GLM-5.1 era (hosted_api.md §3)
 SCENARIOS = (

@@ -18,7 +18,7 @@ from ..core.events import MessageEnd, MessageStart, StreamEvent, Usage, finish_r
 from ..core.request import ChatRequest, CompletionRequest
 from ..settings import Settings
 from .chat_client import ChatClient, HttpFailure, StreamFailure
-from .hosted import estimate_tokens, wire_messages
+from .hosted_api import estimate_tokens, wire_messages
 
 
 def request_body(req: ChatRequest, model: str) -> dict[str, Any]:

@@ -15,7 +15,8 @@ import pytest
 from fastapi import FastAPI
 
 from server.app import create_app
-from server.backends.hosted import HostedBackend, error_from, hosted_model
+from server.backends.hosted import HostedBackend
+from server.backends.hosted_api import error_from, hosted_model
 from server.core.errors import ContextTooLong, InvalidRequest, ModelNotFound, RateLimited, UpstreamError
 from server.hosted_standin import CONTENT, REASONING, create_standin
 from server.settings import Settings

@@ -1,0 +1,232 @@
+"""The hosted BigModel / Z.ai chat API's wire: model ids, the request it accepts, its business codes as
+our errors, its stream chunks as our events."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import PurePath
+from typing import Any
+
+from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
+
+from ..core.errors import (
+    ContextTooLong,
+    InvalidRequest,
+    ModelNotFound,
+    RateLimited,
+    ServerError,
+    UpstreamError,
+)
+from ..core.events import FinishReason, MessageEnd, MessageStart, StreamEvent, Usage
+from ..core.request import ChatRequest, CompletionRequest, Content, ImagePart, Message
+from ..settings import Settings
+
+log = logging.getLogger("glm_serve.hosted")
+
+MAINLAND = "https://open.bigmodel.cn/api/paas/v4"
+CATALOGUE = (
+    "glm-5.1",
+    "glm-5-turbo",
+    "glm-5",
+    "glm-4.7",
+    "glm-4.7-flash",
+    "glm-4.7-flashx",
+    "glm-4.6",
+    "glm-4.5",
+    "glm-4.5-air",
+    "glm-4.5-x",
+    "glm-4.5-airx",
+    "glm-4.5-flash",
+)
+# Business codes worth another try (transient on the hosted side); every other code is final.
+RETRYABLE = frozenset({"1120", "1230", "1234", "1302", "1303", "1305", "1312", "2007", "3002", "500"})
+_QUOTA = frozenset({"1113", "1304", "1308", "1309", "1310", "1311", "1313"})
+_FINISH: Mapping[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "sensitive": "content_filter",
+    "model_context_window_exceeded": "length",
+}
+
+
+def hosted_model(name: str, settings: Settings) -> str:
+    """A local model name (`glm-4.5-air`, `GLM-4.7-FP8`, a weights path) as the hosted API's id."""
+    mapped = settings.hosted_model_map.get(name, name)
+    base = PurePath(mapped).name.lower().removesuffix("-fp8")
+    return base if base in CATALOGUE else settings.hosted_model
+
+
+def _error_object(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    error = body.get("error")
+    return error if isinstance(error, dict) else {}
+
+
+def error_from(status: int, body: Mapping[str, Any]) -> ServerError:
+    """The hosted API's error body (`{"error": {"code": "1302", "message": …}}`) as our error."""
+    error = _error_object(body)
+    code = str(error.get("code", status))
+    message = f"hosted API error {code}: {error.get('message') or 'no message'}"
+    if status == 401 or code in {"1000", "1001", "1002", "1003", "1004", "401"}:
+        # The client cannot fix the server's key: report it as the upstream's failure, without the key.
+        return UpstreamError(
+            "the hosted API rejected this server's API key", status=502, code="upstream_auth"
+        )
+    if code in _QUOTA:
+        return RateLimited(message, code="insufficient_quota" if code == "1113" else "quota_exceeded")
+    if code in {"1302", "1303", "1305", "1312"} or status == 429:
+        return RateLimited(message, code="rate_limit_exceeded")
+    if code == "1211":
+        return ModelNotFound(message, param="model")
+    if code == "1261":
+        return ContextTooLong(message, param="messages")
+    if code in {"1300", "1301"}:
+        return InvalidRequest(message, code="content_filter")
+    if status == 400 or code.startswith("12"):
+        return InvalidRequest(message)
+    return UpstreamError(message, status=502, code=code)
+
+
+def retryable(status: int, body: Mapping[str, Any]) -> bool:
+    return str(_error_object(body).get("code", "")) in RETRYABLE or status >= 500
+
+
+def _text(content: Content) -> str:
+    if isinstance(content, str):
+        return content
+    if any(isinstance(p, ImagePart) for p in content):
+        raise InvalidRequest("the hosted text models read text only; image content is not supported")
+    return "".join(p for p in content if isinstance(p, str))
+
+
+def wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Messages in the hosted (OpenAI) shape: arguments as JSON text, reasoning back as reasoning_content."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        item: dict[str, Any] = {"role": m.role, "content": _text(m.content)}
+        if m.role == "assistant":
+            if m.reasoning:
+                item["reasoning_content"] = m.reasoning  # required back when clear_thinking is false
+            if m.tool_calls:
+                item["tool_calls"] = [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {
+                            "name": c.name,
+                            "arguments": json.dumps(dict(c.arguments), ensure_ascii=False),
+                        },
+                    }
+                    for c in m.tool_calls
+                ]
+        elif m.role == "tool":
+            item["tool_call_id"] = m.tool_call_id or ""
+        out.append(item)
+    return out
+
+
+def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
+    """The request as the hosted API accepts it (it takes fewer knobs than OpenAI's API)."""
+    s = req.sampling
+    if s.logprobs:
+        raise InvalidRequest("the hosted API returns no logprobs", param="logprobs")
+    if len(s.stop) > 1:
+        raise InvalidRequest("the hosted API accepts a single stop sequence", param="stop")
+    if req.forces_call:
+        raise InvalidRequest(
+            "the hosted API accepts only tool_choice 'auto': it cannot force a tool call "
+            "(serve the weights locally for enforced tool_choice)",
+            param="tool_choice",
+        )
+    if req.response_format is not None and req.response_format.schema is not None:
+        raise InvalidRequest(
+            "the hosted API has JSON mode (json_object) but no json_schema response_format",
+            param="response_format",
+        )
+    body: dict[str, Any] = {"model": model, "messages": wire_messages(req.messages), "stream": True}
+    if s.max_tokens is not None:
+        body["max_tokens"] = s.max_tokens  # it ignores max_completion_tokens
+    if s.temperature is not None:
+        body["temperature"] = min(max(s.temperature, 0.0), 1.0)  # its range is [0, 1], OpenAI's [0, 2]
+    if s.top_p is not None:
+        body["top_p"] = min(max(s.top_p, 0.01), 1.0)
+    if s.stop:
+        body["stop"] = list(s.stop)
+    if s.seed is not None:
+        body["seed"] = s.seed
+    if req.thinking.enabled is not None or req.thinking.clear is not None:
+        thinking: dict[str, Any] = {"type": "disabled" if req.thinking.enabled is False else "enabled"}
+        if req.thinking.clear is not None:
+            thinking["clear_thinking"] = req.thinking.clear
+        body["thinking"] = thinking
+    if req.parses_tools:
+        body["tools"] = [t.as_openai() for t in req.tools]
+        body["tool_choice"] = "auto"
+        body["tool_stream"] = True  # arguments arrive in pieces instead of one chunk at the end
+    if req.response_format is not None:
+        body["response_format"] = {"type": "json_object"}
+    return body
+
+
+def estimate_tokens(req: ChatRequest | CompletionRequest) -> int:
+    """A tokenizer-free estimate (about three characters a token for GLM's mixed text and JSON)."""
+    if isinstance(req, CompletionRequest):
+        return len(req.prompt) if isinstance(req.prompt, tuple) else max(1, len(req.prompt) // 3)
+    size = len(json.dumps(wire_messages(req.messages), ensure_ascii=False))
+    size += len(json.dumps([t.as_openai() for t in req.tools], ensure_ascii=False)) if req.tools else 0
+    return max(1, size // 3)
+
+
+async def chunk_events(
+    chunks: AsyncIterator[dict[str, Any]], start: MessageStart
+) -> AsyncIterator[StreamEvent]:
+    """Structured chunks (reasoning_content, content, tool_calls, usage) as our events."""
+    yield start
+    calls: dict[int, bool] = {}  # index → has arguments
+    finish = "stop"
+    usage: Mapping[str, Any] = {}
+    async for chunk in chunks:
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            if reasoning := delta.get("reasoning_content") or delta.get("reasoning"):
+                yield ReasoningDelta(reasoning)
+            if content := delta.get("content"):
+                yield TextDelta(content)
+            for call in delta.get("tool_calls") or ():
+                index = int(call.get("index", len(calls)))
+                function = call.get("function") or {}
+                if index not in calls:
+                    calls[index] = False
+                    yield ToolCallStart(index, str(function.get("name", "")))
+                args = function.get("arguments")
+                if isinstance(args, dict):  # the docs type it as an object; the wire sends text
+                    args = json.dumps(args, ensure_ascii=False)
+                if args:
+                    calls[index] = True
+                    yield ToolArgsDelta(index, args)
+            finish = choice.get("finish_reason") or finish
+        usage = chunk.get("usage") or usage
+    if finish == "network_error":
+        raise UpstreamError("the hosted model failed mid-generation (finish_reason network_error)")
+    for index, has_args in calls.items():
+        if not has_args:
+            yield ToolArgsDelta(index, "{}")
+        yield ToolCallEnd(index)
+    mapped = _FINISH.get(finish, "stop")
+    if finish not in _FINISH:
+        log.warning("unknown finish_reason %r from the upstream, reported as stop", finish)
+    elif finish in ("sensitive", "model_context_window_exceeded"):
+        log.warning("the hosted API ended a response with finish_reason %r", finish)
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    yield MessageEnd(
+        mapped,
+        Usage(
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("completion_tokens", 0)),
+            int(prompt_details.get("cached_tokens", 0)),
+            int(completion_details.get("reasoning_tokens", 0)),
+        ),
+    )
