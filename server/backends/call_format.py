@@ -37,6 +37,7 @@ def call_format(name: str, parameters: Mapping[str, Any], strict: bool) -> Forma
             "json_schema": {"type": "object"},
             "style": "glm_xml",
             "max_whitespace_cnt": 2,
+            "excludes": [VALUE_CLOSE],
         }
     else:
         required = set(parameters.get("required") or ())

@@ -4,8 +4,8 @@ A request's tool_choice, strict tools and response_format become one xgrammar st
 vLLM's structured outputs apply token by token. The model keeps writing what it was trained to write —
 its reasoning, then `<tool_call>NAME<arg_key>K</arg_key><arg_value>V</arg_value></tool_call>` — and can
 only write what the request allows: tool names from the request, argument keys from the tool's schema,
-values valid for their types (strings raw, everything else JSON, xgrammar's `glm_xml` style). Forcing
-JSON onto GLM instead makes it loop until the context ends (vllm#47504).
+values valid for their types (call_format.py), and JSON answers valid for their schema. Forcing JSON
+onto GLM's tool calls instead makes it loop until the context ends (vllm#47504).
 """
 
 from __future__ import annotations
