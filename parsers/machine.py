@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from enum import Enum, auto
 from typing import Any
 
-from .arguments import ToolSchema, Types, ValueEncoder, index_tools
+from .arguments import index_tools
+from .call import Call
 from .events import ParserEvent, ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
+from .prose import Prose
 from .tags import (
     CALL_CLOSE,
     CALL_OPEN,
@@ -36,61 +37,6 @@ class State(Enum):
     DONE = auto()  # a stop marker was seen; everything after it is ignored
 
 
-class _Prose:
-    """Reasoning or content text, trimmed at its edges while streaming.
-
-    Leading whitespace is dropped and trailing whitespace is held back until more text follows, so
-    the streamed pieces concatenate to the stripped text. Blocks (several <think> blocks) are joined
-    by `separator`.
-    """
-
-    __slots__ = ("_any", "_event", "_in_block", "_pending", "_separator")
-
-    def __init__(self, event: Callable[[str], ParserEvent], separator: str) -> None:
-        self._event = event
-        self._separator = separator
-        self._any = False
-        self._in_block = False
-        self._pending = ""
-
-    def write(self, text: str, out: list[ParserEvent]) -> str:
-        """Emit what can be emitted of `text`; returns it (for callers that keep a copy)."""
-        if not self._in_block:
-            text = text.lstrip()
-            if not text:
-                return ""
-            body = text.rstrip()
-            emit = self._separator + body if self._any else body
-            self._in_block = self._any = True
-        else:
-            body = text.rstrip()
-            if not body:
-                self._pending += text
-                return ""
-            emit = self._pending + body if self._pending else body
-        self._pending = text[len(body) :]
-        out.append(self._event(emit))
-        return emit
-
-    def end_block(self) -> None:
-        self._in_block = False
-        self._pending = ""
-
-
-class _Call:
-    """One tool call being parsed."""
-
-    __slots__ = ("index", "keys", "name", "name_parts", "opened", "schema")
-
-    def __init__(self) -> None:
-        self.name_parts: list[str] = []
-        self.name = ""
-        self.index = -1
-        self.opened = False  # "{" has been sent (with the first argument)
-        self.schema: ToolSchema | None = None
-        self.keys: list[str] = []  # keys whose values were completed
-
-
 class Machine:
     """Drives GLM text through REASONING, CONTENT and the tool-call states.
 
@@ -108,15 +54,12 @@ class Machine:
         self.state = State.REASONING if starts_in_reasoning else State.CONTENT
         self._tools_on = tools is not None
         self._schemas = index_tools(tools)
-        self._content = _Prose(TextDelta, "")
-        self._reasoning = _Prose(ReasoningDelta, "\n\n")
+        self._content = Prose(TextDelta, "")
+        self._reasoning = Prose(ReasoningDelta, "\n\n")
         # The think block the prompt opened, while it is still open: if generation stops normally
         # without closing it, the model answered without thinking (sglang#37645).
         self._forced: list[str] | None = [] if starts_in_reasoning else None
-        self._call: _Call | None = None
-        self._key: str | None = None
-        self._value: ValueEncoder | None = None
-        self._pair_open = False  # the current pair's `"key": ` has been sent
+        self._call: Call | None = None
         self._next_index = 0
         # Where a call returns to: a call made from inside reasoning (no </think> yet) returns there,
         # so "…<tool_call>…</tool_call>more thought</think>answer" splits as the model meant.
@@ -209,8 +152,7 @@ class Machine:
         """Start a call; `return_to` is where its </tool_call> leads (kept for back-to-back calls)."""
         if return_to is not None:
             self._after_call = return_to
-        self._call = _Call()
-        self._key = None
+        self._call = Call()
         self.state = State.NAME
 
     def _parts(self) -> list[str]:
@@ -246,7 +188,7 @@ class Machine:
                 self.state = State.BETWEEN  # stray </arg_value> after a name (tool_12</arg_value>)
             return
         if state is State.KEY and tag in (KEY_CLOSE, VALUE_OPEN):
-            self._key = "".join(call.name_parts).strip() or None
+            call.key = "".join(call.name_parts).strip() or None
             call.name_parts = []
             if tag == VALUE_OPEN:
                 self._start_value()
@@ -254,7 +196,7 @@ class Machine:
                 self.state = State.AWAIT_VALUE
         elif tag == VALUE_OPEN:
             if state is State.BETWEEN:
-                self._key = None
+                call.key = None
             self._start_value()
         elif tag == KEY_OPEN:
             self._parts_reset([])
@@ -304,67 +246,33 @@ class Machine:
         if not self._start_call(name):
             self.state = State.SKIP
             return
-        self._key = key.strip() if key else None
+        call.key = key.strip() if key else None
         self.state = State.AWAIT_VALUE
 
     def _start_value(self) -> None:
-        call = self._call
-        assert call is not None
-        types: Types = None
-        if call.schema is not None and self._key is not None:
-            types = call.schema.properties.get(self._key)
-        self._value = ValueEncoder(types)
-        self._pair_open = False
+        assert self._call is not None
+        self._call.start_value()
         self.state = State.VALUE
 
     def _value_text(self, text: str) -> None:
-        assert self._value is not None
-        fragment = self._value.feed(text)
-        if fragment:
-            self._send_pair(fragment)
+        assert self._call is not None
+        fragment = self._call.value_text(text)
+        if fragment is not None:
+            self.events.append(ToolArgsDelta(self._call.index, fragment))
 
     def _end_value(self) -> None:
-        assert self._value is not None and self._call is not None
-        self._send_pair(self._value.close())
-        if self._key is not None:
-            self._call.keys.append(self._key)
-        self._value = None
-
-    def _send_pair(self, fragment: str) -> None:
-        call = self._call
-        assert call is not None
-        if self._key is None:
-            return  # a value with no key cannot be placed in the object
-        if not self._pair_open:
-            opener = ", " if call.opened else "{"
-            fragment = opener + json.dumps(self._key, ensure_ascii=False) + ": " + fragment
-            self._pair_open = call.opened = True
-        self.events.append(ToolArgsDelta(call.index, fragment))
+        assert self._call is not None
+        fragment = self._call.end_value()
+        if fragment is not None:
+            self.events.append(ToolArgsDelta(self._call.index, fragment))
 
     def _close_call(self) -> None:
         call = self._call
         assert call is not None
-        if call.opened:
-            closing = "}"
-        else:
-            closing = self._arguments_written_as_json(call) or "{}"
-        self.events.append(ToolArgsDelta(call.index, closing))
+        self.events.append(ToolArgsDelta(call.index, call.closing()))
         self.events.append(ToolCallEnd(call.index))
         self._call = None
-        self._value = None
         self.state = self._after_call
-
-    @staticmethod
-    def _arguments_written_as_json(call: _Call) -> str | None:
-        """`<tool_call>name {"a": 1}</tool_call>`: the model wrote JSON arguments instead of XML."""
-        rest = "".join(call.name_parts).strip()
-        if not rest.startswith("{"):
-            return None
-        try:
-            value = json.loads(rest)
-        except ValueError:
-            return None
-        return json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else None
 
     # -- end of generation --------------------------------------------------------------------
 
