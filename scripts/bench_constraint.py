@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serve import Exchange, raw_post, serve, stop
+from bench_serve import completion_tokens, raw_post, serve, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -84,11 +84,6 @@ def body(kind: str, i: int) -> dict[str, Any]:
     return req
 
 
-def tokens(ex: Exchange) -> int:
-    at = ex.raw.rindex(b'"completion_tokens":') + len(b'"completion_tokens":')
-    return int(ex.raw[at:].split(b",", 1)[0].split(b"}", 1)[0])
-
-
 async def measure(kinds: list[str], concurrency: int, rounds: int) -> dict[str, dict[str, float]]:
     stats: dict[str, dict[str, list[float]]] = {
         k: {"rate": [], "ttft": [], "tok": [], "sec": []} for k in kinds
@@ -107,7 +102,7 @@ async def measure(kinds: list[str], concurrency: int, rounds: int) -> dict[str, 
                 continue
             s = stats[kind]
             for ex in exchanges:
-                n = tokens(ex)
+                n = completion_tokens(ex)
                 s["rate"].append(n / ex.total)
                 s["ttft"].append(ex.ttft * 1000)
                 s["tok"].append(n)

@@ -132,11 +132,16 @@ async def raw_post(
     return Exchange(raw, ttfb, ttft, total)
 
 
+def completion_tokens(ex: Exchange) -> int:
+    """The completion token count of a streamed response's usage chunk, read from the raw bytes."""
+    at = ex.raw.rindex(b'"completion_tokens":') + len(b'"completion_tokens":')
+    return int(ex.raw[at:].split(b",", 1)[0].split(b"}", 1)[0])
+
+
 async def one_stream(host: str, port: int, i: int) -> tuple[float, int, float]:
     """One benchmark request: time to the first generated text, the token count, time to first byte."""
     ex = await raw_post(host, port, "/v1/chat/completions", body(i))
-    at = ex.raw.rindex(b'"completion_tokens":') + len(b'"completion_tokens":')
-    return ex.ttft, int(ex.raw[at:].split(b",", 1)[0].split(b"}", 1)[0]), ex.ttfb
+    return ex.ttft, completion_tokens(ex), ex.ttfb
 
 
 async def drive(one: Callable[[int], Awaitable[tuple[float, int, float]]], concurrency: int) -> Result:
