@@ -15,16 +15,10 @@ from typing import Any
 
 from parsers import Generation
 from parsers.tags import (
-    CALL_CLOSE,
     CALL_OPEN,
-    KEY_CLOSE,
-    KEY_OPEN,
-    STOP_TAGS,
     TAGS,
     THINK_CLOSE,
     THINK_OPEN,
-    VALUE_CLOSE,
-    VALUE_OPEN,
     layout,
 )
 
@@ -33,14 +27,11 @@ from .call_format import NEWLINE, Format, call_format
 from .grammar_schema import for_grammar
 from .prompt import ReasoningState
 
-# Tags that must not appear as free text, where the parser would act on them. Reasoning holds no calls
-# (a call must come after </think> to count); free text may open a call, so <tool_call> stays allowed
-# there; a JSON answer holds none, not even inside its strings.
-_CALL_TAGS = [CALL_CLOSE, KEY_OPEN, KEY_CLOSE, VALUE_OPEN, VALUE_CLOSE]
-_ROLE_MARKERS = sorted(STOP_TAGS)
-REASONING_EXCLUDES = [THINK_OPEN, THINK_CLOSE, CALL_OPEN, *_CALL_TAGS, *_ROLE_MARKERS]
-TEXT_EXCLUDES = [THINK_OPEN, THINK_CLOSE, *_CALL_TAGS, *_ROLE_MARKERS]
-JSON_EXCLUDES = sorted(TAGS)
+# Tags that must not appear as free text, where the parser would act on them: none in reasoning (a call
+# must come after </think> to count) nor in a JSON answer, not even inside its strings; free text may
+# open a call, so <tool_call> stays allowed there.
+REASONING_EXCLUDES = JSON_EXCLUDES = sorted(TAGS)
+TEXT_EXCLUDES = sorted(TAGS - {CALL_OPEN})
 
 # A JSON answer may be pretty-printed; the cap only stops a weak model from spending its whole budget
 # on whitespace where the grammar would otherwise allow any amount.
