@@ -96,6 +96,11 @@ def anthropic_client(base: str) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(base_url=base, api_key="x", max_retries=0, timeout=300)
 
 
+def call_pairs(tool_calls: list[Any] | None) -> list[tuple[str, dict[str, Any]]]:
+    """(name, decoded arguments) of a whole message's tool calls."""
+    return [(c.function.name, json.loads(c.function.arguments)) for c in tool_calls or []]
+
+
 async def openai_calls(
     client: openai.AsyncOpenAI, stream: bool, **kwargs: Any
 ) -> tuple[str | None, list[tuple[str, dict[str, Any]]]]:
@@ -103,10 +108,7 @@ async def openai_calls(
     args: dict[str, Any] = {"model": MODEL, "messages": ASK, "max_tokens": MAX_TOKENS, **kwargs}
     if not stream:
         r = await client.chat.completions.create(**args)
-        calls = r.choices[0].message.tool_calls or []
-        return r.choices[0].finish_reason, [
-            (c.function.name, json.loads(c.function.arguments)) for c in calls
-        ]  # type: ignore[union-attr]
+        return r.choices[0].finish_reason, call_pairs(r.choices[0].message.tool_calls)
     names: dict[int, str] = {}
     texts: dict[int, str] = {}
     finish = None
@@ -302,10 +304,9 @@ def test_strict_tools_hold_the_calls_the_model_chooses_to_make(base: str) -> Non
                 # Kept from ending early, the random model starts a call now and then.
                 extra_body={**NO_THINKING, "min_tokens": 300},
             )
-        calls = r.choices[0].message.tool_calls or []
         if r.choices[0].finish_reason == "tool_calls":
             made += 1
-            assert_valid_calls([(c.function.name, json.loads(c.function.arguments)) for c in calls])  # type: ignore[union-attr]
+            assert_valid_calls(call_pairs(r.choices[0].message.tool_calls))
         # The text may never hold half a call: prose, or prose then whole calls.
         assert "<arg_key>" not in (r.choices[0].message.content or "")
 
@@ -353,9 +354,7 @@ def test_with_thinking_on_the_constraint_waits_for_the_reasoning(base: str) -> N
         assert msg.reasoning_content  # type: ignore[attr-defined]
         assert not msg.content  # nothing but calls may follow the reasoning
         if r.choices[0].finish_reason == "tool_calls":
-            assert_valid_calls(
-                [(c.function.name, json.loads(c.function.arguments)) for c in msg.tool_calls or []]
-            )  # type: ignore[union-attr]
+            assert_valid_calls(call_pairs(msg.tool_calls))
         else:
             assert r.choices[0].finish_reason == "length" and not msg.tool_calls
 
