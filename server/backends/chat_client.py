@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import httpx
+from .http1 import Http1Pool, TransportFailure
 
 
 class HttpFailure(Exception):
@@ -28,59 +29,59 @@ class StreamFailure(Exception):
 
 
 class ChatClient:
-    """One pooled httpx client per upstream. The API key travels only in the Authorization header."""
+    """One keep-alive connection pool per upstream. The API key travels only in the Authorization header."""
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None,
-        timeout: float,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, base_url: str, api_key: str | None, timeout: float) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers=headers,
-            transport=transport,
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-        )
+        self._http = Http1Pool(base_url, headers, timeout)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def stream(self, body: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """The chunks of one streamed completion. Raises HttpFailure before the first chunk,
-        StreamFailure after it, and httpx.TransportError when the server cannot be reached."""
-        async with self._http.stream(
-            "POST", "/chat/completions", json=body, headers={"Accept": "text/event-stream"}
-        ) as response:
-            if response.status_code != 200:
-                raw = await response.aread()
+        StreamFailure after it, and TransportFailure when the server cannot be reached."""
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        response = await self._http.post("/chat/completions", payload, _HEADERS)
+        try:
+            if response.status != 200:
+                raw = await response.read()
                 try:
                     parsed = json.loads(raw)
                 except ValueError:
                     parsed = {"error": {"message": raw.decode(errors="replace")[:500]}}
-                raise HttpFailure(response.status_code, parsed if isinstance(parsed, dict) else {})
+                raise HttpFailure(response.status, parsed if isinstance(parsed, dict) else {})
             done = False
+            # Decoded as text before splitting: json.loads of a str skips the encoding sniffing it does
+            # for bytes (half the parsing time of a short frame); the incremental decoder keeps a
+            # character that straddles two reads whole.
+            text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            buffer = ""
             try:
-                async for line in response.aiter_lines():
-                    # After [DONE] the body is read to its end, so that the connection goes back to
-                    # the pool instead of being closed (a new TCP connection per request otherwise).
-                    if done or not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        done = True
-                        continue
-                    try:
-                        chunk = json.loads(data)
-                    except ValueError as exc:  # GLM-5.1 was seen merging frames (zai-org/GLM-5#66)
-                        raise StreamFailure(f"malformed stream frame: {data[:120]}") from exc
-                    if "error" in chunk:
-                        raise StreamFailure("error inside the stream", chunk)
-                    yield chunk
-            except httpx.TransportError as exc:
-                raise StreamFailure(f"connection lost mid-stream ({type(exc).__name__})") from exc
+                async for piece in response.pieces():
+                    # After [DONE] the body is still read to its end, so that the connection goes back
+                    # to the pool instead of being closed (a new TCP connection per request otherwise).
+                    *lines, buffer = (buffer + text.decode(piece)).split("\n")
+                    for line in lines:
+                        if done or not line.startswith("data:"):
+                            continue
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            done = True
+                            continue
+                        try:
+                            chunk = json.loads(data)
+                        except ValueError as exc:  # GLM-5.1 was seen merging frames (zai-org/GLM-5#66)
+                            raise StreamFailure(f"malformed stream frame: {data[:120]}") from exc
+                        if "error" in chunk:
+                            raise StreamFailure("error inside the stream", chunk)
+                        yield chunk
+            except TransportFailure as exc:
+                raise StreamFailure(f"connection lost mid-stream ({exc})") from exc
+        finally:
+            response.close()
         if not done:
             raise StreamFailure("the stream ended without [DONE]")
+
+
+_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}

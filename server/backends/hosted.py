@@ -1,4 +1,4 @@
-"""HostedBackend: the BigModel / Z.ai chat API over one pooled httpx client, retried before the first byte."""
+"""HostedBackend: the BigModel / Z.ai chat API over pooled connections, retried before the first byte."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
-
-import httpx
 
 from ..core.backend import Health
 from ..core.errors import (
@@ -34,6 +32,7 @@ from .hosted_api import (
     request_body,
     retryable,
 )
+from .http1 import TransportFailure
 
 log = logging.getLogger("glm_serve.hosted")
 
@@ -55,12 +54,11 @@ class HostedBackend:
         *,
         key: str | None = None,
         backoff: float = 0.5,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._settings = settings
         self._key = key if key is not None else api_key()
         base = settings.hosted_base_url or os.environ.get("BIGMODEL_BASE_URL") or MAINLAND
-        self._client = ChatClient(base, self._key, settings.hosted_timeout, transport)
+        self._client = ChatClient(base, self._key, settings.hosted_timeout)
         self._backoff = backoff
         self._served = settings.served_model_name or settings.hosted_model
 
@@ -124,11 +122,11 @@ class HostedBackend:
                 if not retryable(failure.status, failure.body) or attempt >= self._settings.hosted_retries:
                     raise error_from(failure.status, failure.body) from failure
                 reason = f"HTTP {failure.status}"
-            except httpx.TransportError as exc:
+            except TransportFailure as exc:
                 await chunks.aclose()  # type: ignore[attr-defined]
                 if attempt >= self._settings.hosted_retries:
-                    raise BackendUnavailable(f"the hosted API is unreachable ({type(exc).__name__})") from exc
-                reason = type(exc).__name__
+                    raise BackendUnavailable(f"the hosted API is unreachable ({exc})") from exc
+                reason = str(exc)
             else:
                 return replay(first, chunks)
             # Exponential backoff with full jitter, inside an overall deadline.

@@ -8,8 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
 from parsers import Generation, GlmParser, ReasoningDelta, ToolCallEnd
 
 from ..core.backend import Health
@@ -19,6 +17,7 @@ from ..core.request import ChatRequest, CompletionRequest
 from ..settings import Settings
 from .chat_client import ChatClient, HttpFailure, StreamFailure
 from .hosted_api import estimate_tokens, wire_messages
+from .http1 import TransportFailure
 
 
 def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
@@ -57,12 +56,12 @@ class UpstreamBackend:
 
     name = "upstream"
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         if not settings.upstream_url:
             raise ValueError("--backend upstream needs --upstream-url")
         self._settings = settings
         self._client = ChatClient(
-            settings.upstream_url, os.environ.get("UPSTREAM_API_KEY"), settings.hosted_timeout, transport
+            settings.upstream_url, os.environ.get("UPSTREAM_API_KEY"), settings.hosted_timeout
         )
         # GLM-4.7+ templates open <think> themselves; GLM-4.5/4.6 output writes it. "auto" assumes 4.7+.
         self._generation: Generation = "glm45" if settings.generation == "glm45" else "glm47"
@@ -113,8 +112,8 @@ class UpstreamBackend:
                 f"upstream answered HTTP {failure.status}: {message}"[:500],
                 status=502 if failure.status >= 500 else failure.status,
             ) from failure
-        except httpx.TransportError as exc:
-            raise BackendUnavailable(f"the upstream is unreachable ({type(exc).__name__})") from exc
+        except TransportFailure as exc:
+            raise BackendUnavailable(f"the upstream is unreachable ({exc})") from exc
         yield MessageStart(f"chatcmpl-{uuid.uuid4().hex}", req.model, 0, backend=self.name)
         called = False
         engine_reason: str | None = None
