@@ -1,4 +1,4 @@
-"""Cancel a non-streamed request's work when its client hangs up (Starlette only does this for streams)."""
+"""Noticing that a client hung up, and cancelling a non-streamed request's work when it does."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from fastapi import Request
+from starlette.types import Receive
 
 T = TypeVar("T")
 
@@ -19,13 +20,7 @@ class ClientGone(Exception):
 async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
     """Await `work`; if the client disconnects first, cancel it (which aborts engine requests)."""
     task = asyncio.ensure_future(work)
-
-    async def wait_for_disconnect() -> None:
-        # The body has been read, so the next ASGI message can only be the disconnect.
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    watcher = asyncio.ensure_future(wait_for_disconnect())
+    watcher = asyncio.ensure_future(disconnected(request.receive))
     try:
         await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -37,3 +32,10 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
     if task.cancelled():
         raise ClientGone
     return task.result()
+
+
+async def disconnected(receive: Receive) -> None:
+    """Return when the client has gone. Call it once the request body has been read, so that the next
+    ASGI message can only be the disconnect."""
+    while (await receive())["type"] != "http.disconnect":
+        pass

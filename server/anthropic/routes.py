@@ -6,13 +6,14 @@ import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..core.backend import Backend
 from ..core.request import ChatRequest
 from ..core.streams import prime, served_by
 from ..deps import BackendDep, MetricsDep, check_model
 from ..disconnect import ClientGone, until_disconnect
+from ..event_stream import EventStreamResponse
 from . import convert, render, schema
 
 router = APIRouter()
@@ -35,11 +36,7 @@ async def create_message(
     first, events = await prime(metrics.observe(backend.stream(req), "messages", backend.name))
     headers = served_by(first)
     if body.stream:
-        return StreamingResponse(
-            render.message_sse(events),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", **headers},
-        )
+        return EventStreamResponse(render.message_sse(events), headers)
     try:
         return JSONResponse(await until_disconnect(request, render.message(events)), headers=headers)
     except ClientGone:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..core.collect import collect
 from ..core.errors import InvalidRequest
@@ -17,6 +17,7 @@ from ..core.request import ChatRequest, CompletionRequest
 from ..core.streams import fan_out, prime, served_by
 from ..deps import BackendDep, MetricsDep, check_model
 from ..disconnect import ClientGone, until_disconnect
+from ..event_stream import EventStreamResponse
 from . import convert, render, schema
 
 router = APIRouter()
@@ -59,11 +60,7 @@ async def _respond(
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         renderer = render.chat_sse if chat else render.completion_sse
-        return StreamingResponse(
-            renderer(fan_out(primed), include_usage=include_usage),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", **headers},
-        )
+        return EventStreamResponse(renderer(fan_out(primed), include_usage=include_usage), headers)
     try:
         results = [await until_disconnect(request, collect(s)) for s in primed]
     except ClientGone:
