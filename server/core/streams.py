@@ -49,12 +49,12 @@ async def tag(events: AsyncIterator[StreamEvent], index: int = 0) -> AsyncIterat
         await _aclose(events)
 
 
-async def fan_out(streams: Sequence[AsyncIterator[StreamEvent]]) -> AsyncIterator[Tagged]:
+def fan_out(streams: Sequence[AsyncIterator[StreamEvent]]) -> AsyncIterator[Tagged]:
     """Interleave several choices' streams as they produce; closing the result closes them all."""
-    if len(streams) == 1:
-        async for tagged in tag(streams[0]):
-            yield tagged
-        return
+    return tag(streams[0]) if len(streams) == 1 else _merge(streams)
+
+
+async def _merge(streams: Sequence[AsyncIterator[StreamEvent]]) -> AsyncIterator[Tagged]:
     queue: asyncio.Queue[Tagged | BaseException | None] = asyncio.Queue()
 
     async def pump(index: int, events: AsyncIterator[StreamEvent]) -> None:
