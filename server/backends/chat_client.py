@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
-from .http1 import Http1Pool, TransportFailure
+from .http1 import Http1Pool, Response, TransportFailure
 
 
 class HttpFailure(Exception):
@@ -38,48 +38,70 @@ class ChatClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def stream(self, body: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """The chunks of one streamed completion. Raises HttpFailure before the first chunk,
-        StreamFailure after it, and TransportFailure when the server cannot be reached."""
+    async def open(self, body: Mapping[str, Any]) -> ChunkStream:
+        """Send a streamed completion request and read the answer's head. Raises HttpFailure for an error
+        status and TransportFailure when the server cannot be reached; nothing has streamed by then, so
+        both may be retried. The chunks raise StreamFailure if the stream breaks later."""
         payload = json.dumps(body, ensure_ascii=False).encode()
         response = await self._http.post("/chat/completions", payload, _HEADERS)
+        if response.status == 200:
+            return ChunkStream(response)
         try:
-            if response.status != 200:
-                raw = await response.read()
-                try:
-                    parsed = json.loads(raw)
-                except ValueError:
-                    parsed = {"error": {"message": raw.decode(errors="replace")[:500]}}
-                raise HttpFailure(response.status, parsed if isinstance(parsed, dict) else {})
-            done = False
-            # Decoded as text before splitting: json.loads of a str skips the encoding sniffing it does
-            # for bytes (half the parsing time of a short frame); the incremental decoder keeps a
-            # character that straddles two reads whole.
-            text = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            buffer = ""
-            try:
-                async for piece in response.pieces():
-                    # After [DONE] the body is still read to its end, so that the connection goes back
-                    # to the pool instead of being closed (a new TCP connection per request otherwise).
-                    *lines, buffer = (buffer + text.decode(piece)).split("\n")
-                    for line in lines:
-                        if done or not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            done = True
-                            continue
-                        try:
-                            chunk = json.loads(data)
-                        except ValueError as exc:  # GLM-5.1 was seen merging frames (zai-org/GLM-5#66)
-                            raise StreamFailure(f"malformed stream frame: {data[:120]}") from exc
-                        if "error" in chunk:
-                            raise StreamFailure("error inside the stream", chunk)
-                        yield chunk
-            except TransportFailure as exc:
-                raise StreamFailure(f"connection lost mid-stream ({exc})") from exc
+            raw = await response.read()
+        except TransportFailure:
+            raw = b""
         finally:
             response.close()
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = {"error": {"message": raw.decode(errors="replace")[:500]}}
+        raise HttpFailure(response.status, parsed if isinstance(parsed, dict) else {})
+
+
+class ChunkStream:
+    """The decoded chunks of one streamed completion. `aclose()` gives up the connection whether or not
+    the chunks were read (an unstarted generator's cleanup would never run)."""
+
+    def __init__(self, response: Response) -> None:
+        self._response = response
+        self._chunks = self._read()
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._chunks
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()
+        self._response.close()
+
+    async def _read(self) -> AsyncGenerator[dict[str, Any], None]:
+        done = False
+        # Decoded as text before splitting: json.loads of a str skips the encoding sniffing it does for
+        # bytes (half the parsing time of a short frame); the incremental decoder keeps a character that
+        # straddles two reads whole.
+        text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        buffer = ""
+        try:
+            async for piece in self._response.pieces():
+                # After [DONE] the body is still read to its end, so that the connection goes back to
+                # the pool instead of being closed (a new TCP connection per request otherwise).
+                *lines, buffer = (buffer + text.decode(piece)).split("\n")
+                for line in lines:
+                    if done or not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        done = True
+                        continue
+                    try:
+                        chunk = json.loads(data)
+                    except ValueError as exc:  # GLM-5.1 was seen merging frames (zai-org/GLM-5#66)
+                        raise StreamFailure(f"malformed stream frame: {data[:120]}") from exc
+                    if "error" in chunk:
+                        raise StreamFailure("error inside the stream", chunk)
+                    yield chunk
+        except TransportFailure as exc:
+            raise StreamFailure(f"connection lost mid-stream ({exc})") from exc
         if not done:
             raise StreamFailure("the stream ended without [DONE]")
 

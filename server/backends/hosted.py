@@ -19,9 +19,8 @@ from ..core.errors import (
 )
 from ..core.events import MessageStart, StreamEvent
 from ..core.request import ChatRequest, CompletionRequest
-from ..core.streams import replay
 from ..settings import Settings
-from .chat_client import ChatClient, HttpFailure, StreamFailure
+from .chat_client import ChatClient, ChunkStream, HttpFailure, StreamFailure
 from .hosted_api import (
     CATALOGUE,
     MAINLAND,
@@ -105,30 +104,24 @@ class HostedBackend:
                 raise error_from(200, failure.body) from failure
             raise UpstreamError(f"the hosted API stream broke: {failure.reason}") from failure
         finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
+            await chunks.aclose()
 
-    async def _open(self, body: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Start the stream and read its first chunk, retrying transient failures (nothing sent yet)."""
+    async def _open(self, body: Mapping[str, Any]) -> ChunkStream:
+        """Send the request, retrying transient failures (connection errors, retryable statuses) while
+        nothing has streamed yet."""
         deadline = time.monotonic() + min(self._settings.hosted_timeout, 60.0)
         attempt = 0
         while True:
-            chunks = self._client.stream(body)
             try:
-                first = await anext(chunks)
-            except StopAsyncIteration:
-                return _empty()
+                return await self._client.open(body)
             except HttpFailure as failure:
-                await chunks.aclose()  # type: ignore[attr-defined]
                 if not retryable(failure.status, failure.body) or attempt >= self._settings.hosted_retries:
                     raise error_from(failure.status, failure.body) from failure
                 reason = f"HTTP {failure.status}"
             except TransportFailure as exc:
-                await chunks.aclose()  # type: ignore[attr-defined]
                 if attempt >= self._settings.hosted_retries:
                     raise BackendUnavailable(f"the hosted API is unreachable ({exc})") from exc
                 reason = str(exc)
-            else:
-                return replay(first, chunks)
             # Exponential backoff with full jitter, inside an overall deadline.
             delay = random.uniform(0, self._backoff * 2**attempt)
             if time.monotonic() + delay > deadline:
@@ -136,8 +129,3 @@ class HostedBackend:
             attempt += 1
             log.warning("hosted API %s; retry %d in %.2fs", reason, attempt, delay)
             await asyncio.sleep(delay)
-
-
-async def _empty() -> AsyncIterator[dict[str, Any]]:
-    return
-    yield

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
@@ -180,14 +180,18 @@ def estimate_tokens(req: ChatRequest | CompletionRequest) -> int:
 
 
 async def chunk_events(
-    chunks: AsyncIterator[dict[str, Any]], start: MessageStart
+    chunks: AsyncIterable[dict[str, Any]], start: MessageStart
 ) -> AsyncIterator[StreamEvent]:
-    """Structured chunks (reasoning_content, content, tool_calls, usage) as our events."""
-    yield start
+    """Structured chunks (reasoning_content, content, tool_calls, usage) as our events. `start` comes
+    once the first chunk has, so that a stream failing before it is an error status, not an event."""
+    started = False
     calls: dict[int, bool] = {}  # index → has arguments
     finish = "stop"
     usage: Mapping[str, Any] = {}
     async for chunk in chunks:
+        if not started:
+            started = True
+            yield start
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             if reasoning := delta.get("reasoning_content") or delta.get("reasoning"):
@@ -208,6 +212,8 @@ async def chunk_events(
                     yield ToolArgsDelta(index, args)
             finish = choice.get("finish_reason") or finish
         usage = chunk.get("usage") or usage
+    if not started:
+        yield start
     if finish == "network_error":
         raise UpstreamError("the hosted model failed mid-generation (finish_reason network_error)")
     for index, has_args in calls.items():

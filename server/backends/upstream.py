@@ -101,11 +101,8 @@ class UpstreamBackend:
         # thinking off, so its content starts after it; otherwise GLM-4.7+ output starts inside it.
         parser: GlmParser | None = None
         split_upstream = False
-        chunks = self._client.stream(request_body(req, self._settings.upstream_model or req.model))
         try:
-            first = await anext(chunks)
-        except StopAsyncIteration:
-            first = {}
+            chunks = await self._client.open(request_body(req, self._settings.upstream_model or req.model))
         except HttpFailure as failure:
             message = str((failure.body.get("error") or {}).get("message", "")) if failure.body else ""
             raise UpstreamError(
@@ -114,13 +111,16 @@ class UpstreamBackend:
             ) from failure
         except TransportFailure as exc:
             raise BackendUnavailable(f"the upstream is unreachable ({exc})") from exc
-        yield MessageStart(f"chatcmpl-{uuid.uuid4().hex}", req.model, 0, backend=self.name)
+        start = MessageStart(f"chatcmpl-{uuid.uuid4().hex}", req.model, 0, backend=self.name)
+        started = False  # until the first chunk, so that a stream that fails at once is an error status
         called = False
         engine_reason: str | None = None
         usage: dict[str, Any] = {}
         try:
-            chunk: dict[str, Any] | None = first
-            while chunk is not None:
+            async for chunk in chunks:
+                if not started:
+                    started = True
+                    yield start
                 for choice in chunk.get("choices") or ():
                     delta = choice.get("delta") or {}
                     # A server that already split reasoning off passes it through as is.
@@ -136,11 +136,12 @@ class UpstreamBackend:
                             yield event
                     engine_reason = choice.get("finish_reason") or engine_reason
                 usage = chunk.get("usage") or usage
-                chunk = await anext(chunks, None)
         except StreamFailure as failure:
             raise UpstreamError(f"the upstream stream broke: {failure.reason}") from failure
         finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
+            await chunks.aclose()
+        if not started:
+            yield start
         for event in parser.finish("length" if engine_reason == "length" else "stop") if parser else ():
             called = called or isinstance(event, ToolCallEnd)
             yield event

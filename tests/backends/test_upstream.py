@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -129,3 +130,39 @@ def test_constraints_it_cannot_enforce_are_refused(through_upstream: tuple[str, 
                     model="glm-4.7", messages=[{"role": "user", "content": "x"}], **kwargs
                 )  # type: ignore[arg-type]
     assert not upstream.state.bodies
+
+
+@pytest.mark.parametrize(
+    ("frames", "message"),
+    [
+        (b'data: {"error": {"message": "model crashed"}}\n\n', "stream broke: error inside the stream"),
+        (b"", "stream broke: the stream ended without [DONE]"),
+    ],
+    ids=["error-frame-first", "empty"],
+)
+def test_a_stream_that_fails_before_its_first_chunk_is_an_error_status(frames: bytes, message: str) -> None:
+    upstream = FastAPI()
+
+    @upstream.post("/v1/chat/completions")
+    async def chat() -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield frames
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    @upstream.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"data": []}
+
+    with live_server(upstream) as up:
+        settings = Settings(backend="upstream", upstream_url=up + "/v1", served_model_name="glm-4.7")
+        with (
+            live_server(create_app(settings, UpstreamBackend(settings))) as base,
+            openai.OpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as c,
+        ):
+            for stream in (False, True):
+                with pytest.raises(openai.APIStatusError, match=re.escape(message)) as failed:
+                    c.chat.completions.create(
+                        model="glm-4.7", messages=[{"role": "user", "content": "x"}], stream=stream
+                    )
+                assert failed.value.status_code == 502
