@@ -54,16 +54,19 @@ class EventStreamResponse(Response):
             while True:
                 await wake
                 wake = loop.create_future()
-                if pending:
-                    body = b"".join(pending)
-                    pending.clear()
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
                 if gone.done():
                     return
-                if source.done():
-                    source.result()  # the source's own exception, if it failed
-                    break
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                complete = source.done() and not source.cancelled() and source.exception() is None
+                if pending or complete:
+                    body = b"".join(pending)
+                    pending.clear()
+                    # The last events and the end of the body leave together: one write, not two.
+                    await send({"type": "http.response.body", "body": body, "more_body": not complete})
+                if complete:
+                    return
+                if source.done() and (source.cancelled() or source.exception() is not None):
+                    source.result()  # the source's own failure
+                # else it may have finished during the send; its done-callback has woken us again
         finally:
             for task in (source, gone):
                 task.cancel()

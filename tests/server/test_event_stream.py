@@ -57,8 +57,9 @@ async def test_events_made_together_leave_in_one_write() -> None:
     assert start["type"] == "http.response.start" and start["status"] == 200
     assert (b"content-type", b"text/event-stream; charset=utf-8") in start["headers"]
     assert (b"x-glm-serve-backend", b"fake") in start["headers"]
-    assert client.bodies == [b"data: 0\n\ndata: 1\n\ndata: 2\n\n", b"data: 3\n\ndata: [DONE]\n\n", b""]
-    assert client.messages[-1]["more_body"] is False
+    # The end of the body goes with the last events (one write).
+    assert client.bodies == [b"data: 0\n\ndata: 1\n\ndata: 2\n\n", b"data: 3\n\ndata: [DONE]\n\n"]
+    assert [m["more_body"] for m in client.messages[1:]] == [True, False]
 
 
 async def test_a_client_that_leaves_stops_the_source() -> None:
@@ -80,6 +81,23 @@ async def test_a_client_that_leaves_stops_the_source() -> None:
     assert closed.is_set()
     assert client.bodies and all(b == b"data: tick\n\n" * (len(b) // 12) for b in client.bodies)
     assert all(m.get("more_body", True) for m in client.messages[1:])  # no clean end: the client is gone
+
+
+async def test_a_source_that_ends_while_a_write_waits_still_ends_the_body() -> None:
+    async def source() -> AsyncIterator[bytes]:
+        yield b"data: 1\n\n"
+        await asyncio.sleep(0)
+        yield b"data: 2\n\n"
+
+    class SlowClient(Client):
+        async def send(self, message: dict[str, Any]) -> None:
+            await asyncio.sleep(0.01)  # a full socket buffer: the source finishes meanwhile
+            self.messages.append(message)
+
+    client = SlowClient()
+    await asyncio.wait_for(serve(source(), client), 1)
+    assert client.bodies == [b"data: 1\n\n", b"data: 2\n\n"]
+    assert [m["more_body"] for m in client.messages[1:]] == [True, False]
 
 
 async def test_a_failing_source_raises_after_what_it_made_was_sent() -> None:
