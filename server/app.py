@@ -141,7 +141,9 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
                 await loading
             await backend.aclose()
 
-    app = FastAPI(title="glm-serve", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # No OpenAPI document: the API is OpenAI's and Anthropic's, documented by them, and the generation
+    # routes read their bodies themselves (deps.json_body), which FastAPI's schema would not show.
+    app = FastAPI(title="glm-serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.backend = backend
     app.state.settings = settings
     app.state.metrics = Metrics()
@@ -198,7 +200,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        message = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request body"
+        what = first.get("msg", "invalid request")
+        message = f"{where}: {what}" if where else f"invalid request body: {what}"
         return error_response(request, InvalidRequest(message, param=where or None))
 
     @app.exception_handler(StarletteHTTPException)

@@ -1,11 +1,13 @@
-"""FastAPI dependencies: the backend, the settings, the metrics, and the API-key check."""
+"""FastAPI dependencies: the backend, the settings, the metrics, the API-key check, and JSON bodies."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from .core.backend import Backend
 from .core.errors import AuthenticationFailed, ModelNotFound
@@ -27,6 +29,23 @@ async def get_settings(request: Request) -> Settings:
 async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def json_body(request: Request, model: type[M]) -> M:
+    """The request body as `model`, parsed and validated by pydantic-core in one pass.
+
+    The generation routes call this rather than declaring a body parameter (and take the backend and
+    metrics from the app's state rather than as dependencies): FastAPI's body handling and dependency
+    solving cost them ~80 µs a request on the benchmark machine, a tenth of the hosted backend's
+    latency budget. Errors are FastAPI's own type, so they get the same 400 as every other route's.
+    """
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
 
 
 BackendDep = Annotated[Backend, Depends(get_backend)]

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from ..core.backend import Backend
 from ..core.request import ChatRequest
 from ..core.streams import prime, served_by
-from ..deps import BackendDep, MetricsDep, check_model
+from ..deps import BackendDep, check_model, get_backend, get_metrics, json_body
 from ..disconnect import ClientGone, until_disconnect
 from ..event_stream import EventStreamResponse
 from . import convert, render, schema
@@ -29,9 +29,9 @@ def _resolve_model(backend: Backend, req: ChatRequest) -> ChatRequest:
 
 
 @router.post("/v1/messages")
-async def create_message(
-    body: schema.MessagesRequest, request: Request, backend: BackendDep, metrics: MetricsDep
-) -> Response:
+async def create_message(request: Request) -> Response:
+    body = await json_body(request, schema.MessagesRequest)
+    backend, metrics = await get_backend(request), await get_metrics(request)
     req = _resolve_model(backend, convert.chat_request(body))
     first, events = await prime(metrics.observe(backend.stream(req), "messages", backend.name))
     headers = served_by(first)

@@ -15,7 +15,7 @@ from ..core.errors import InvalidRequest
 from ..core.events import StreamEvent
 from ..core.request import ChatRequest, CompletionRequest
 from ..core.streams import fan_out, prime, served_by
-from ..deps import BackendDep, MetricsDep, check_model
+from ..deps import BackendDep, check_model, get_backend, get_metrics, json_body
 from ..disconnect import ClientGone, until_disconnect
 from ..event_stream import EventStreamResponse
 from . import convert, render, schema
@@ -35,13 +35,9 @@ def _choices(req: ChatRequest | CompletionRequest, n: int) -> list[ChatRequest |
 
 
 async def _respond(
-    request: Request,
-    backend: BackendDep,
-    metrics: MetricsDep,
-    req: ChatRequest | CompletionRequest,
-    body: schema.Sampling,
-    endpoint: str,
+    request: Request, req: ChatRequest | CompletionRequest, body: schema.Sampling, endpoint: str
 ) -> Response:
+    backend, metrics = await get_backend(request), await get_metrics(request)
     check_model(backend, req.model)
     streams: list[AsyncIterator[StreamEvent]] = [
         metrics.observe(backend.stream(r), endpoint, backend.name) for r in _choices(req, body.n)
@@ -70,17 +66,15 @@ async def _respond(
 
 
 @router.post("/v1/chat/completions")
-async def create_chat_completion(
-    body: schema.ChatCompletionRequest, request: Request, backend: BackendDep, metrics: MetricsDep
-) -> Response:
-    return await _respond(request, backend, metrics, convert.chat_request(body), body, "chat")
+async def create_chat_completion(request: Request) -> Response:
+    body = await json_body(request, schema.ChatCompletionRequest)
+    return await _respond(request, convert.chat_request(body), body, "chat")
 
 
 @router.post("/v1/completions")
-async def create_completion(
-    body: schema.CompletionRequest, request: Request, backend: BackendDep, metrics: MetricsDep
-) -> Response:
-    return await _respond(request, backend, metrics, convert.completion_request(body), body, "completions")
+async def create_completion(request: Request) -> Response:
+    body = await json_body(request, schema.CompletionRequest)
+    return await _respond(request, convert.completion_request(body), body, "completions")
 
 
 @router.get("/v1/models")

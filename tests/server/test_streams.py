@@ -170,3 +170,9 @@ def test_unknown_route_and_method_use_the_error_shape() -> None:
             base + "/v1/chat/completions", content=b"{", headers={"content-type": "application/json"}
         )
         assert bad_json.status_code == 400 and bad_json.json()["error"]["type"] == "invalid_request_error"
+        error = bad_json.json()["error"]
+        assert "Invalid JSON" in error["message"] and error["param"] is None
+        not_an_object = httpx.post(base + "/v1/completions", json=[])
+        assert not_an_object.json()["error"]["message"] == "invalid request body: Input should be an object"
+        wrong_field = httpx.post(base + "/v1/chat/completions", json={"model": "m", "messages": [], "n": "x"})
+        assert wrong_field.status_code == 400 and wrong_field.json()["error"]["param"] == "n"
