@@ -70,7 +70,10 @@ def serve(flags: dict[str, object]) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # a backend refusing its configuration (no --upstream-url, a socks proxy…)
+        sys.exit(f"glm-serve: {exc}")
     uvicorn.run(
         app,
         host=settings.host,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.__main__ import parser
+from server.__main__ import main, parser
 from server.settings import CONFIGS, Settings, SettingsError, load_settings
 
 PRESETS = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
@@ -95,3 +95,14 @@ def test_bad_settings_are_reported(tmp_path: Path) -> None:
 def test_api_key_is_never_shown() -> None:
     s = load_settings({"api_key": "s3cret"}, environ={})
     assert "s3cret" not in repr(s) and "s3cret" not in str(s.model_dump())
+
+
+def test_a_backend_refusing_its_configuration_exits_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SystemExit) as no_url:
+        main(["serve", "--backend", "upstream"])
+    assert no_url.value.code == "glm-serve: --backend upstream needs --upstream-url"
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://127.0.0.1:1080")
+    monkeypatch.setenv("BIGMODEL_API_KEY", "k.k")
+    with pytest.raises(SystemExit) as socks:
+        main(["serve", "--backend", "hosted"])
+    assert socks.value.code == "glm-serve: only http:// proxies are supported, not socks5://"
