@@ -32,7 +32,6 @@ class EventStreamResponse(Response):
         self.init_headers({"Cache-Control": "no-cache", **(headers or {})})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         loop = asyncio.get_running_loop()
         pending: list[bytes] = []
         wake: asyncio.Future[None] = loop.create_future()
@@ -51,6 +50,8 @@ class EventStreamResponse(Response):
         gone = asyncio.create_task(disconnected(receive))
         gone.add_done_callback(notify)
         try:
+            start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            await send(start)
             while True:
                 await wake
                 wake = loop.create_future()
@@ -73,3 +74,9 @@ class EventStreamResponse(Response):
                 # A failed source has raised above already, or its client has left: nobody to tell.
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            # The backend stream behind the source is already running (prime() started it); a source
+            # cancelled before its first step would leave it open, so close it here in any case.
+            aclose = getattr(self.chunks, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()

@@ -91,7 +91,8 @@ async def test_a_source_that_ends_while_a_write_waits_still_ends_the_body() -> N
 
     class SlowClient(Client):
         async def send(self, message: dict[str, Any]) -> None:
-            await asyncio.sleep(0.01)  # a full socket buffer: the source finishes meanwhile
+            if message["type"] == "http.response.body":
+                await asyncio.sleep(0.01)  # a full socket buffer: the source finishes meanwhile
             self.messages.append(message)
 
     client = SlowClient()
@@ -110,3 +111,25 @@ async def test_a_failing_source_raises_after_what_it_made_was_sent() -> None:
     with pytest.raises(RuntimeError, match="the backend broke"):
         await serve(failing(), client)
     assert client.bodies == [b"data: 1\n\n"]
+
+
+async def test_a_source_that_never_ran_is_closed_all_the_same() -> None:
+    closed = asyncio.Event()
+
+    async def primed() -> AsyncIterator[bytes]:
+        try:
+            yield b"data: first\n\n"  # taken before the response, as prime() takes a MessageStart
+            yield b"data: second\n\n"
+        finally:
+            closed.set()
+
+    source = primed()
+    await anext(source)
+
+    class Broken(Client):
+        async def send(self, message: dict[str, Any]) -> None:
+            raise OSError("the connection is gone")
+
+    with pytest.raises(OSError):
+        await serve(source, Broken())
+    assert closed.is_set()
