@@ -132,7 +132,9 @@ class Http1Pool:
         self._host = url.hostname
         self._port = url.port or (443 if url.scheme == "https" else 80)
         self._tls = _tls_context() if url.scheme == "https" else None
-        self._origin = f"{url.scheme}://{url.netloc.rpartition('@')[2]}"
+        authority = url.netloc.rpartition("@")[2]  # host[:port], an IPv6 host still in brackets
+        self._origin = f"{url.scheme}://{authority}"
+        self._tunnel_target = authority if url.port else f"{authority}:{self._port}"  # CONNECT's host:port
         self._base_path = url.path
         self._proxy = _proxy_for(url.scheme, self._host)
         self._proxy_auth = _proxy_auth(self._proxy)
@@ -140,11 +142,12 @@ class Http1Pool:
         self._connect_timeout = connect_timeout
         self._max_idle = max_idle
         self._idle: list[_Connection] = []
-        host_header = self._host if url.port is None else f"{self._host}:{url.port}"
-        self._fixed = {"Host": host_header, "User-Agent": "glm-serve", "Accept-Encoding": "identity"}
+        self._fixed = {"Host": authority, "User-Agent": "glm-serve", "Accept-Encoding": "identity"}
         if self._proxy is not None and self._tls is None:
             self._fixed.update(self._proxy_auth)  # a plain-HTTP proxy reads it on every request
         self._fixed.update(headers)
+        if any("\r" in v or "\n" in v for v in self._fixed.values()):
+            raise ValueError("an HTTP header value (an API key?) contains a line break")
 
     async def post(self, path: str, body: bytes, headers: Mapping[str, str]) -> Response:
         """Send a POST and read the response head. A reused connection that the server had already
@@ -209,16 +212,20 @@ class Http1Pool:
             return _Connection(reader, writer)
         proxy = urlsplit(self._proxy)
         reader, writer = await asyncio.open_connection(proxy.hostname, proxy.port or 80)
-        if self._tls is not None:  # HTTPS through the proxy: a CONNECT tunnel, then TLS inside it
-            where = f"{self._host}:{self._port}"
+        if self._tls is None:
+            return _Connection(reader, writer)
+        try:  # HTTPS through the proxy: a CONNECT tunnel, then TLS inside it
+            where = self._tunnel_target
             auth = [f"{k}: {v}" for k, v in self._proxy_auth.items()]
             lines = [f"CONNECT {where} HTTP/1.1", f"Host: {where}", *auth]
             writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
             status, _ = await _read_head(reader)
             if status != 200:
-                writer.close()
                 raise ValueError(f"the proxy refused the tunnel (HTTP {status})")
             await writer.start_tls(self._tls, server_hostname=self._host)
+        except BaseException:  # failed or timed out half way: the socket must not linger
+            writer.close()
+            raise
         return _Connection(reader, writer)
 
 

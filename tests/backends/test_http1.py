@@ -298,3 +298,27 @@ async def test_no_proxy_exempts_a_host(monkeypatch: pytest.MonkeyPatch) -> None:
         pool = Http1Pool(f"http://127.0.0.1:{port}", {}, 5)
         assert await post(pool) == (200, b"direct")
         await pool.aclose()
+
+
+async def test_a_refused_tunnel_is_a_clean_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def refusing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        await reader.read()  # until the client hangs up, which it must
+
+    async with serving(refusing) as proxy_port:
+        monkeypatch.setenv("HTTPS_PROXY", f"127.0.0.1:{proxy_port}")  # no scheme: http:// is meant
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        pool = Http1Pool("https://api.example.invalid/v4", {"Authorization": f"Bearer {KEY}"}, 5)
+        with pytest.raises(TransportFailure, match=r"refused the tunnel \(HTTP 407\)") as refused:
+            await post(pool)
+    assert KEY not in str(refused.value)
+
+
+def test_a_header_with_a_line_break_is_refused_up_front() -> None:
+    with pytest.raises(ValueError, match="line break"):
+        Http1Pool("https://api.example.invalid", {"Authorization": "Bearer k\r\nX-Evil: 1"}, 5)
+    with pytest.raises(ValueError, match="not an http"):
+        Http1Pool("ftp://api.example.invalid", {}, 5)
