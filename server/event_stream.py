@@ -20,7 +20,8 @@ class EventStreamResponse(Response):
     frames, an engine step that finished several choices) they leave in one write, not one socket
     write and one ASGI round trip each, which is what a streamed response spent most of its time on.
     When the client hangs up the source is cancelled, which aborts the engine request or closes the
-    upstream connection behind it.
+    upstream connection behind it. A client that reads slowly does not slow the source: what it has not
+    taken yet waits here, at most one response's worth.
     """
 
     media_type = "text/event-stream"
