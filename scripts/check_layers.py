@@ -1,4 +1,14 @@
-"""Import-direction check: each layer imports only what ../shared/DESIGN.md allows (an ast walk, no deps)."""
+"""Import-direction check: each floor imports only what ../shared/DESIGN.md allows (an ast walk, no deps).
+
+    parsers ◀─ server.core ◀─ server.backends.{local, remote} ◀─ server.backends (choice, fallback, fake)
+                    ▲                                                    ▲
+               server.http ◀─ server.{openai, anthropic, responses} ◀─ server.app, server.__main__
+                    ▲
+               server.standin
+
+A floor never imports a floor above it, and rooms on one floor never import each other: the two backend
+wings, the wire formats.
+"""
 
 from __future__ import annotations
 
@@ -8,46 +18,53 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STDLIB = sys.stdlib_module_names
-WEB = {"fastapi", "starlette", "uvicorn", "pydantic", "pydantic_settings"}
+WEB = ("fastapi", "starlette", "uvicorn")
+WIRES = ("server.openai", "server.anthropic", "server.responses")
+ABOVE_BACKENDS = ("server.http", *WIRES, "server.standin", "server.app", "server.__main__", *WEB)
 
 
-# (package prefix, predicate on an imported top-level/absolute name → error message or None)
-def _parsers(name: str) -> str | None:
-    top = name.split(".")[0]
-    return None if top in STDLIB or top == "parsers" else "parsers may import only the standard library"
+def _only(allowed: tuple[str, ...], what: str):  # type: ignore[no-untyped-def]
+    """A floor that may import the standard library and `allowed` alone."""
 
-
-def _core(name: str) -> str | None:
-    top = name.split(".")[0]
-    if top in STDLIB or top == "parsers" or name.startswith("server.core"):
-        return None
-    return "server.core may import only parsers and the standard library"
-
-
-def _backends(name: str) -> str | None:
-    top = name.split(".")[0]
-    if top in WEB - {"pydantic", "pydantic_settings"} or name.startswith(
-        ("server.openai", "server.anthropic", "server.app", "server.deps")
-    ):
-        return "backends never import the web framework, a wire format or the app"
-    return None
-
-
-def _wire(own: str, other: str):  # type: ignore[no-untyped-def]
     def rule(name: str) -> str | None:
-        if name.startswith((other, "server.backends", "server.app")):
-            return f"{own} never imports {other}, a concrete backend or the app"
-        return None
+        if name.split(".")[0] in STDLIB or any(name == a or name.startswith(a + ".") for a in allowed):
+            return None
+        return f"{what} may import only {', '.join(allowed)} and the standard library"
 
     return rule
 
 
+def _never(forbidden: tuple[str, ...], what: str):  # type: ignore[no-untyped-def]
+    def rule(name: str) -> str | None:
+        hit = next((f for f in forbidden if name == f or name.startswith(f + ".")), None)
+        return None if hit is None else f"{what} never imports {hit}"
+
+    return rule
+
+
+# (module prefix, rule); a module is checked against every rule whose prefix it falls under.
 RULES = [
-    ("parsers", _parsers),
-    ("server.core", _core),
-    ("server.backends", _backends),
-    ("server.openai", _wire("server.openai", "server.anthropic")),
-    ("server.anthropic", _wire("server.anthropic", "server.openai")),
+    ("parsers", _only(("parsers",), "parsers")),
+    ("server.core", _only(("parsers", "server.core"), "server.core")),
+    ("server.settings", _never(("server.core", "server.backends", *ABOVE_BACKENDS), "settings")),
+    ("server.backends", _never(ABOVE_BACKENDS, "a backend")),
+    ("server.backends.local", _never(("server.backends.remote",), "the local wing")),
+    ("server.backends.remote", _never(("server.backends.local",), "the remote wing")),
+    *(
+        (wing, _never(tuple(f"server.backends.{m}" for m in ("choice", "fallback", "fake")), wing))
+        for wing in ("server.backends.local", "server.backends.remote")
+    ),
+    ("server.http", _never(("server.backends", *WIRES, "server.standin", "server.app"), "server.http")),
+    *(
+        (
+            wire,
+            _never(
+                (*(w for w in WIRES if w != wire), "server.backends", "server.standin", "server.app"), wire
+            ),
+        )
+        for wire in WIRES
+    ),
+    ("server.standin", _never(("server.backends", *WIRES, "server.app"), "a stand-in")),
 ]
 
 
@@ -75,16 +92,24 @@ def _imports(path: Path, module: str) -> list[tuple[int, str]]:
     return found
 
 
+def problems_of(module: str, name: str) -> list[str]:
+    """What is wrong with `module` importing `name` (nothing when the import points the right way)."""
+    return [
+        msg
+        for prefix, rule in RULES
+        if (module == prefix or module.startswith(prefix + ".")) and (msg := rule(name)) is not None
+    ]
+
+
 def violations() -> list[str]:
     errors = []
     for top in ("parsers", "server"):
         for path in sorted((ROOT / top).rglob("*.py")):
             module = _module_name(path)
-            for prefix, rule in RULES:
-                if module == prefix or module.startswith(prefix + "."):
-                    for line, name in _imports(path, module):
-                        if (msg := rule(name)) is not None:
-                            errors.append(f"{path.relative_to(ROOT)}:{line}: imports {name}: {msg}")
+            for line, name in _imports(path, module):
+                errors += [
+                    f"{path.relative_to(ROOT)}:{line}: imports {name}: {m}" for m in problems_of(module, name)
+                ]
     return errors
 
 

@@ -2,7 +2,7 @@
 
     python scripts/make_tiny_glm.py models/tiny-glm
 
-See server/tiny_model.py for what it contains and why.
+See server/backends/local/tiny_model.py for what it contains and why.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server.tiny_model import build
+from server.backends.local.tiny_model import build
 
 
 def main() -> None:

@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def mock_hosted(host: str, port: int, api_key: str, scenario: str, slow_seconds: float) -> None:
     import uvicorn
 
-    from .hosted_standin import SCENARIOS, create_standin
+    from .standin.hosted import SCENARIOS, create_standin
 
     if scenario.partition(":")[0] not in SCENARIOS:
         sys.exit(f"glm-serve: unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")

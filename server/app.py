@@ -16,96 +16,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .anthropic import render as anthropic_render
 from .anthropic import routes as anthropic_routes
+from .backends.choice import choose_backend
 from .core.backend import Backend
 from .core.errors import InvalidRequest, ServerError
-from .deps import BackendDep, MetricsDep, require_api_key
-from .metrics import Metrics
+from .http.deps import BackendDep, MetricsDep, require_api_key
+from .http.metrics import Metrics
 from .openai import render as openai_render
 from .openai import routes as openai_routes
-from .settings import ROOT, Settings
+from .settings import Settings
 
 log = logging.getLogger("glm_serve")
-TINY_MODEL_DIR = ROOT / "models" / "tiny-glm"
-
-
-def choose_backend(settings: Settings) -> tuple[Backend, Settings, str]:
-    """The backend the settings ask for (wrapped in a fallback pair if asked), its settings, and why."""
-    primary, settings, reason = _one_backend(settings, settings.backend)
-    if settings.fallback == "none":
-        return primary, settings, reason
-    from .backends.fallback import FallbackBackend
-
-    secondary, _, why = _one_backend(settings, settings.fallback_backend)
-    pair = FallbackBackend(primary, secondary, settings.fallback, settings.spillover_queue_depth)
-    return pair, settings, f"{reason}; {settings.fallback} to {secondary.name} ({why})"
-
-
-def _one_backend(settings: Settings, kind: str) -> tuple[Backend, Settings, str]:
-    if kind == "fake":
-        from .backends.fake import FakeBackend
-
-        return FakeBackend(model=settings.served_name()), settings, "--backend fake"
-    if kind == "hosted":
-        from .backends.hosted import HostedBackend
-
-        return HostedBackend(settings), settings, "--backend hosted"
-    if kind == "upstream":
-        from .backends.upstream import UpstreamBackend
-
-        return UpstreamBackend(settings), settings, f"--backend upstream ({settings.upstream_url})"
-    if settings.demo:
-        return _tiny_demo(settings)
-    if kind == "local":
-        from .backends.local import LocalBackend
-
-        return LocalBackend(settings), settings, "--backend local"
-    if settings.model and _gpu_available() and _is_weights_dir(settings.model):
-        from .backends.local import LocalBackend
-
-        return LocalBackend(settings), settings, f"a CUDA GPU and local weights in {settings.model}"
-    from .backends.hosted import HostedBackend, api_key
-
-    if api_key():
-        return HostedBackend(settings), settings, "no usable GPU with local weights; a hosted API key is set"
-    return _tiny_demo(settings)
-
-
-def _tiny_demo(settings: Settings) -> tuple[Backend, Settings, str]:
-    from .backends.local import LocalBackend
-
-    if not (TINY_MODEL_DIR / "config.json").exists():
-        from .tiny_model import build
-
-        log.warning("building the tiny demo model in %s", TINY_MODEL_DIR)
-        build(TINY_MODEL_DIR)
-    demo = settings.model_copy(
-        update={
-            "model": str(TINY_MODEL_DIR),
-            "served_model_name": settings.served_model_name or "glm-tiny-demo",
-            "demo": True,
-            "kv_cache_gib": settings.kv_cache_gib or 1,
-            "gpu_memory_utilization": min(settings.gpu_memory_utilization, 0.3),
-            "max_model_len": settings.max_model_len or 4096,
-        }
-    )
-    why = (
-        "settings ask for the demo" if settings.demo else "no usable GPU with local weights and no hosted key"
-    )
-    return LocalBackend(demo), demo, why
-
-
-def _gpu_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
-
-
-def _is_weights_dir(model: str) -> bool:
-    from pathlib import Path
-
-    return (Path(model) / "config.json").is_file()
 
 
 DEMO_BANNER = """

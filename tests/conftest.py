@@ -55,8 +55,7 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
 def tiny_model_dir() -> Path:
     """The tiny GLM (built on first use, ~6 s)."""
-    from server.app import TINY_MODEL_DIR
-    from server.tiny_model import build
+    from server.backends.local.tiny_model import TINY_MODEL_DIR, build
 
     if not (TINY_MODEL_DIR / "model.safetensors").exists():
         build(TINY_MODEL_DIR)

@@ -15,9 +15,9 @@ from typing import Any
 
 from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
 
-from .. import sse
 from ..core.errors import BackendUnavailable, ServerError
 from ..core.events import FinishReason, MessageEnd, MessageStart, StreamEvent, Usage
+from ..http import sse
 
 log = logging.getLogger("glm_serve.anthropic")
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

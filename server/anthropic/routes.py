@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse, Response
 from ..core.backend import Backend
 from ..core.request import ChatRequest
 from ..core.streams import prime, served_by
-from ..deps import BackendDep, check_model, get_backend, get_metrics, json_body
-from ..disconnect import ClientGone, until_disconnect
-from ..event_stream import EventStreamResponse
+from ..http.deps import BackendDep, check_model, get_backend, get_metrics, json_body
+from ..http.disconnect import ClientGone, until_disconnect
+from ..http.event_stream import EventStreamResponse
 from . import convert, render, schema
 
 router = APIRouter()

@@ -1,1 +1,1 @@
-"""Backends: implementations of core.Backend (local vLLM engine, scripted fake)."""
+"""Backends: which one serves (choice), the local and remote wings, and the fallback and fake backends."""

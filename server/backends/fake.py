@@ -15,7 +15,7 @@ from ..core.backend import Health
 from ..core.errors import ContextTooLong
 from ..core.events import MessageEnd, MessageStart, StreamEvent, Usage, finish_reason
 from ..core.request import ChatRequest, CompletionRequest
-from .prompt import template_messages
+from .local.prompt import template_messages
 
 Script = Callable[[ChatRequest | CompletionRequest], str]
 DEMO_REPLY = (

@@ -11,11 +11,11 @@ from typing import Any
 
 from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallStart
 
-from .. import sse
 from ..core.collect import Completion
 from ..core.errors import ServerError
 from ..core.events import LogprobsDelta, MessageEnd, MessageStart, TokenLogprob, Usage
 from ..core.streams import Tagged
+from ..http import sse
 
 log = logging.getLogger("glm_serve.openai")
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -15,9 +15,9 @@ from ..core.errors import InvalidRequest
 from ..core.events import StreamEvent
 from ..core.request import ChatRequest, CompletionRequest
 from ..core.streams import fan_out, prime, served_by
-from ..deps import BackendDep, check_model, get_backend, get_metrics, json_body
-from ..disconnect import ClientGone, until_disconnect
-from ..event_stream import EventStreamResponse
+from ..http.deps import BackendDep, check_model, get_backend, get_metrics, json_body
+from ..http.disconnect import ClientGone, until_disconnect
+from ..http.event_stream import EventStreamResponse
 from . import convert, render, schema
 
 router = APIRouter()

@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from server.app import create_app
-from server.backends.local import LocalBackend
+from server.backends.local.engine import LocalBackend
 from server.settings import load_settings
 
 from ..conftest import live_server, tiny_model_dir

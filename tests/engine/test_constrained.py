@@ -13,7 +13,7 @@ import jsonschema
 import openai
 import pytest
 
-from server.backends.local import LocalBackend
+from server.backends.local.engine import LocalBackend
 
 from .conftest import MODEL
 

@@ -11,8 +11,8 @@ import pytest
 
 from server.app import create_app
 from server.backends.fallback import FallbackBackend
-from server.hosted_standin import create_standin
 from server.settings import load_settings
+from server.standin.hosted import create_standin
 
 from ..conftest import live_server, tiny_model_dir
 

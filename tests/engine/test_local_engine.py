@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from server.backends.local import LocalBackend
+from server.backends.local.engine import LocalBackend
 
 from ..conftest import tiny_model_dir
 from .conftest import MODEL

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from server.backends.prompt import PromptRenderer
+from server.backends.local.prompt import PromptRenderer
 from server.core.errors import InvalidRequest
 from server.core.request import ChatRequest, ImagePart, Message
 from server.openai import convert, schema
 
-from ..conftest import REFERENCE, tiny_model_dir
+from ...conftest import REFERENCE, tiny_model_dir
 
 TEMPLATES = REFERENCE / "chat_templates"
 GLM45 = TEMPLATES / "glm-4.5-and-4.6.jinja"

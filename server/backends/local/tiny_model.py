@@ -14,7 +14,11 @@ import random
 from pathlib import Path
 from typing import Any
 
+from ...settings import ROOT
+
 TEMPLATE = Path(__file__).resolve().parent / "assets" / "tiny_glm_template.jinja"
+# Built on first use, beside the checkout (git ignores /models/).
+TINY_MODEL_DIR = ROOT / "models" / "tiny-glm"
 
 # GLM's added tokens in the order of the real vocabulary (glm45 family); the first 21 are special.
 SPECIAL = [

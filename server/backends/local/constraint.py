@@ -22,7 +22,7 @@ from parsers.tags import (
     layout,
 )
 
-from ..core.request import ChatRequest, NamedTool, Tool
+from ...core.request import ChatRequest, NamedTool, Tool
 from .call_format import NEWLINE, Format, call_format
 from .grammar_schema import for_grammar
 from .prompt import ReasoningState

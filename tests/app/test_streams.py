@@ -19,7 +19,7 @@ from server.core.request import ChatRequest, CompletionRequest
 from server.settings import Settings
 
 from ..conftest import live_server
-from .fixtures import client, fake_server
+from ..fake_server import client, fake_server
 
 USER = [{"role": "user", "content": "hi"}]
 

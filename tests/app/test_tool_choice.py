@@ -12,7 +12,7 @@ import pytest
 
 from server.core.request import ChatRequest, CompletionRequest, JsonAnswer, NamedTool
 
-from .fixtures import READ_TOOL, TOOL_SCRIPT, WEATHER_TOOL, client, fake_server
+from ..fake_server import READ_TOOL, TOOL_SCRIPT, WEATHER_TOOL, client, fake_server
 
 USER = [{"role": "user", "content": "Weather in Paris?"}]
 SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}

@@ -10,11 +10,11 @@ from typing import Any
 
 from parsers import Generation, GlmParser, ReasoningDelta, ToolCallEnd
 
-from ..core.backend import Health
-from ..core.errors import BackendUnavailable, InvalidRequest, UpstreamError
-from ..core.events import MessageEnd, MessageStart, StreamEvent, Usage, finish_reason
-from ..core.request import ChatRequest, CompletionRequest
-from ..settings import Settings
+from ...core.backend import Health
+from ...core.errors import BackendUnavailable, InvalidRequest, UpstreamError
+from ...core.events import MessageEnd, MessageStart, StreamEvent, Usage, finish_reason
+from ...core.request import ChatRequest, CompletionRequest
+from ...settings import Settings
 from .chat_client import ChatClient, HttpFailure, StreamFailure
 from .hosted_api import estimate_tokens, wire_messages
 from .http1 import TransportFailure

@@ -14,10 +14,10 @@ from fastapi.responses import StreamingResponse
 
 from parsers import render_tool_call
 from server.app import create_app
-from server.backends.upstream import UpstreamBackend
+from server.backends.remote.upstream import UpstreamBackend
 from server.settings import Settings
 
-from ..conftest import live_server
+from ...conftest import live_server
 
 TOOLS = [
     {

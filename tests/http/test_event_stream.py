@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from server.event_stream import EventStreamResponse
+from server.http.event_stream import EventStreamResponse
 
 
 class Client:

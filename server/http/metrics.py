@@ -10,8 +10,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 
 from parsers import ReasoningDelta, TextDelta, ToolCallEnd, ToolCallStart
 
-from .core.errors import ServerError
-from .core.events import MessageEnd, MessageStart, StreamEvent
+from ..core.errors import ServerError
+from ..core.events import MessageEnd, MessageStart, StreamEvent
 
 _LATENCY = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160)
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import trustme
 
-from server.backends.http1 import Http1Pool, TransportFailure, _take_chunks
+from server.backends.remote.http1 import Http1Pool, TransportFailure, _take_chunks
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 KEY = "sk-secret-never-shown"

@@ -9,10 +9,10 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from .core.backend import Backend
-from .core.errors import AuthenticationFailed, ModelNotFound
+from ..core.backend import Backend
+from ..core.errors import AuthenticationFailed, ModelNotFound
+from ..settings import Settings
 from .metrics import Metrics
-from .settings import Settings
 
 
 # async: FastAPI runs plain `def` dependencies in a worker thread, a thread hop per request for nothing.

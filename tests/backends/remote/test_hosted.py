@@ -15,13 +15,13 @@ import pytest
 from fastapi import FastAPI
 
 from server.app import create_app
-from server.backends.hosted import HostedBackend
-from server.backends.hosted_api import error_from, hosted_model
+from server.backends.remote.hosted import HostedBackend
+from server.backends.remote.hosted_api import error_from, hosted_model
 from server.core.errors import ContextTooLong, InvalidRequest, ModelNotFound, RateLimited, UpstreamError
-from server.hosted_standin import CONTENT, REASONING, create_standin
 from server.settings import Settings
+from server.standin.hosted import CONTENT, REASONING, create_standin
 
-from ..conftest import live_server
+from ...conftest import live_server
 
 KEY = "0123456789abcdef0123456789abcdef.s3cretS3cret"
 TOOLS = [

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from parsers import Generation, GlmParser, TextDelta, ToolCallEnd
 
-from ..core.backend import Health
-from ..core.errors import BackendUnavailable, ContextTooLong, InvalidRequest, ServerError
-from ..core.events import (
+from ...core.backend import Health
+from ...core.errors import BackendUnavailable, ContextTooLong, InvalidRequest, ServerError
+from ...core.events import (
     LogprobsDelta,
     MessageEnd,
     MessageStart,
@@ -26,8 +26,8 @@ from ..core.events import (
     Usage,
     finish_reason,
 )
-from ..core.request import ChatRequest, CompletionRequest, Sampling
-from ..settings import Settings
+from ...core.request import ChatRequest, CompletionRequest, Sampling
+from ...settings import Settings
 from .constraint import structural_tag
 from .prompt import PromptRenderer
 

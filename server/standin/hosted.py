@@ -21,10 +21,24 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from . import sse
-from .backends.hosted_api import CATALOGUE
+from ..http import sse
 
-MODELS = CATALOGUE  # the hosted ids of the GLM-5.1 era (hosted_api.md §3)
+# The hosted API's model ids (hosted_api.md §3): the stand-in keeps its own list, as the real service
+# does, so a model our backend maps wrongly is refused here as it would be there.
+MODELS = (
+    "glm-5.1",
+    "glm-5-turbo",
+    "glm-5",
+    "glm-4.7",
+    "glm-4.7-flash",
+    "glm-4.7-flashx",
+    "glm-4.6",
+    "glm-4.5",
+    "glm-4.5-air",
+    "glm-4.5-x",
+    "glm-4.5-airx",
+    "glm-4.5-flash",
+)
 SCENARIOS = (
     "ok",
     "rate_limit",

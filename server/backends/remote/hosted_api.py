@@ -11,7 +11,7 @@ from typing import Any
 
 from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
 
-from ..core.errors import (
+from ...core.errors import (
     ContextTooLong,
     InvalidRequest,
     ModelNotFound,
@@ -19,9 +19,9 @@ from ..core.errors import (
     ServerError,
     UpstreamError,
 )
-from ..core.events import FinishReason, MessageEnd, MessageStart, StreamEvent, Usage
-from ..core.request import ChatRequest, CompletionRequest, Content, ImagePart, Message
-from ..settings import Settings
+from ...core.events import FinishReason, MessageEnd, MessageStart, StreamEvent, Usage
+from ...core.request import ChatRequest, CompletionRequest, Content, ImagePart, Message
+from ...settings import Settings
 
 log = logging.getLogger("glm_serve.hosted")
 

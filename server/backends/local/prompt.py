@@ -8,8 +8,8 @@ from typing import Any, Literal, Protocol
 
 from parsers import Generation
 
-from ..core.errors import InvalidRequest
-from ..core.request import ChatRequest, Content, ImagePart, Message
+from ...core.errors import InvalidRequest
+from ...core.request import ChatRequest, Content, ImagePart, Message
 
 
 class ChatTokenizer(Protocol):

@@ -11,15 +11,15 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from ..core.backend import Health
-from ..core.errors import (
+from ...core.backend import Health
+from ...core.errors import (
     BackendUnavailable,
     InvalidRequest,
     UpstreamError,
 )
-from ..core.events import MessageStart, StreamEvent
-from ..core.request import ChatRequest, CompletionRequest
-from ..settings import Settings
+from ...core.events import MessageStart, StreamEvent
+from ...core.request import ChatRequest, CompletionRequest
+from ...settings import Settings
 from .chat_client import ChatClient, ChunkStream, HttpFailure, StreamFailure
 from .hosted_api import (
     CATALOGUE,

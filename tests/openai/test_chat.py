@@ -9,7 +9,7 @@ from typing import Any
 import openai
 import pytest
 
-from .fixtures import READ_TOOL, TOOL_SCRIPT, WEATHER_TOOL, client, fake_server
+from ..fake_server import READ_TOOL, TOOL_SCRIPT, WEATHER_TOOL, client, fake_server
 
 USER = [{"role": "user", "content": "What is the weather?"}]
 

@@ -17,9 +17,9 @@ from server.app import create_app
 from server.core.events import MessageEnd, MessageStart, StreamEvent, Usage
 from server.settings import Settings
 
+from ..app.test_streams import FailingBackend
 from ..conftest import live_server
-from .fixtures import TOOL_SCRIPT, fake_server
-from .test_streams import FailingBackend
+from ..fake_server import TOOL_SCRIPT, fake_server
 
 TOOLS = [
     {

@@ -1,5 +1,5 @@
-"""The structural tags of server/backends/constraint.py, compiled by xgrammar (vLLM's grammar engine) and
-matched against the texts a GLM model could write."""
+"""The structural tags of server/backends/local/constraint.py, compiled by xgrammar (vLLM's grammar
+engine) and matched against the texts a GLM model could write."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from parsers import Generation, parse, render_tool_call
-from server.backends.constraint import structural_tag
-from server.backends.prompt import ReasoningState
+from server.backends.local.constraint import structural_tag
+from server.backends.local.prompt import ReasoningState
 from server.core.request import ChatRequest, JsonAnswer, Message, NamedTool, Tool, ToolChoice
 
 xgr = pytest.importorskip("xgrammar")

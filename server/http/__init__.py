@@ -1,0 +1,1 @@
+"""HTTP plumbing every wire format shares: bodies, auth, SSE framing and responses, disconnects, metrics."""
