@@ -1,6 +1,7 @@
 """Hosted-backend overhead: streaming straight to the hosted-API stand-in vs through glm-serve vs LiteLLM.
 
-    .venv/bin/python scripts/bench_hosted.py [--requests 300] [--litellm /path/to/litellm]
+    .venv/bin/python scripts/bench_hosted.py [--requests 300] [--proxies glm-serve,litellm] [--rounds 1]
+        [--litellm /path/to/litellm]
 
 The stand-in (`glm-serve mock-hosted`), glm-serve (`--backend hosted` pointed at the stand-in) and
 LiteLLM's proxy (pointed at the same stand-in; install it apart, e.g. `python3 -m venv /tmp/litellm &&
@@ -11,7 +12,7 @@ time of the same round; per chunk = that over the number of streamed chunks. Sep
 LiteLLM keeps working after each response (logging, spend tracking: see its CPU per request below) and
 on this two-core machine that work landed in whichever request came next, raising the direct p50 from
 ~1.5 to ~2.3 ms when all three alternated. Prints p50/p99, each server's CPU time per request and the
-ratio LiteLLM/glm-serve.
+ratio LiteLLM/glm-serve. `--rounds 3` repeats the phases in turn (A B A B A B).
 """
 
 from __future__ import annotations
@@ -74,21 +75,25 @@ async def measure(n: int, proxy: str, pid: int) -> tuple[list[float], list[float
     return times["direct"], times[proxy], (cpu_seconds(pid) - cpu) / n, chunks
 
 
+def glm_serve(name: str, standin_url: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "server", "serve", "--backend", "hosted", "--port", str(PORTS[name])]
+    cmd += ["--hosted-base-url", standin_url + "/api/paas/v4", "--log-level", "warning"]
+    return start(cmd, f"http://127.0.0.1:{PORTS[name]}/health", env)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--proxies", default="glm-serve,litellm", help="glm-serve and/or litellm")
+    ap.add_argument("--rounds", type=int, default=1, help="how many times each proxy's phase is run, in turn")
     ap.add_argument("--litellm", default=shutil.which("litellm") or "/tmp/litellm-venv/bin/litellm")
     args = ap.parse_args()
+    names = args.proxies.split(",")
     env = {**os.environ, "BIGMODEL_API_KEY": KEY}
-    py = sys.executable
     standin_url = f"http://127.0.0.1:{PORTS['standin']}"
-    procs = [
-        start(
-            [py, "-m", "server", "mock-hosted", "--port", str(PORTS["standin"]), "--api-key", KEY],
-            standin_url + "/api/paas/v4/models",
-            env,
-        )
-    ]
+    cmd = [sys.executable, "-m", "server", "mock-hosted", "--port", str(PORTS["standin"]), "--api-key", KEY]
+    procs = {"standin": start(cmd, standin_url + "/api/paas/v4/models", env)}
+    results: dict[str, list[tuple[list[float], list[float], float, int]]] = {n: [] for n in names}
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "litellm.yaml"
         config.write_text(
@@ -97,55 +102,43 @@ def main() -> None:
             "general_settings:\n  master_key: sk-bench\n"
         )
         try:
-            procs.append(
-                start(
-                    [
-                        py,
-                        "-m",
-                        "server",
-                        "serve",
-                        "--backend",
-                        "hosted",
-                        "--port",
-                        str(PORTS["glm-serve"]),
-                        "--hosted-base-url",
-                        standin_url + "/api/paas/v4",
-                        "--log-level",
-                        "warning",
-                    ],
-                    f"http://127.0.0.1:{PORTS['glm-serve']}/health",
-                    env,
-                )
-            )
-            procs.append(
-                start(
-                    [args.litellm, "--config", str(config), "--port", str(PORTS["litellm"])],
-                    f"http://127.0.0.1:{PORTS['litellm']}/health/liveliness",
-                    env,
-                )
-            )
-            results = {
-                name: asyncio.run(measure(args.requests, name, proc.pid))
-                for name, proc in (("glm-serve", procs[1]), ("litellm", procs[2]))
-            }
+            for name in names:
+                if name == "litellm":
+                    litellm = [args.litellm, "--config", str(config), "--port", str(PORTS["litellm"])]
+                    procs[name] = start(
+                        litellm, f"http://127.0.0.1:{PORTS['litellm']}/health/liveliness", env
+                    )
+                else:
+                    procs[name] = glm_serve(name, standin_url, env)
+            for _ in range(args.rounds):
+                for name in names:
+                    results[name].append(asyncio.run(measure(args.requests, name, procs[name].pid)))
         finally:
-            for proc in procs:
+            for proc in procs.values():
                 stop(proc)
-    chunks = results["glm-serve"][3]
-    print(f"{args.requests} sequential streamed requests per proxy, {chunks} chunks each")
+    chunks = results[names[0]][0][3]
+    print(f"{args.requests} sequential streamed requests per phase, {chunks} chunks each")
     added: dict[str, list[float]] = {}
-    for name, (direct, through, cpu, _) in results.items():
-        added[name] = a = [(t - d) * 1e3 for t, d in zip(through, direct, strict=True)]
+    for round_ in range(args.rounds):
+        for name in names:
+            direct, through, cpu, _ = results[name][round_]
+            a = [(t - d) * 1e3 for t, d in zip(through, direct, strict=True)]
+            added.setdefault(name, []).extend(a)
+            print(
+                f"round {round_ + 1}, {name} phase: direct p50 {pct(direct, 0.5) * 1e3:.2f} ms, p99 "
+                f"{pct(direct, 0.99) * 1e3:.2f} ms; {name} adds p50 {pct(a, 0.5):.2f} ms, p99 "
+                f"{pct(a, 0.99):.2f} ms (per chunk p50 {pct(a, 0.5) / chunks * 1e3:.1f} µs); "
+                f"{name} CPU {cpu * 1e3:.3f} ms per request"
+            )
+    for name in names:
+        cpus = [r[2] * 1e3 for r in results[name]]
         print(
-            f"{name} phase: direct to the stand-in p50 {pct(direct, 0.5) * 1e3:.2f} ms, p99 "
-            f"{pct(direct, 0.99) * 1e3:.2f} ms; {name} CPU {cpu * 1e3:.2f} ms per request"
+            f"{name}: adds p50 {statistics.median(added[name]):.2f} ms over all rounds; CPU per request "
+            f"median of rounds {statistics.median(cpus):.3f} ms"
         )
-        print(
-            f"  {name} adds per request p50 {pct(a, 0.5):.2f} ms, p99 {pct(a, 0.99):.2f} ms; per chunk "
-            f"p50 {pct(a, 0.5) / chunks * 1e3:.1f} µs, p99 {pct(a, 0.99) / chunks * 1e3:.1f} µs"
-        )
-    ratio = statistics.median(added["litellm"]) / statistics.median(added["glm-serve"])
-    print(f"LiteLLM adds {ratio:.1f}x the latency glm-serve adds (p50)")
+    if "litellm" in names and "glm-serve" in names:
+        ratio = statistics.median(added["litellm"]) / statistics.median(added["glm-serve"])
+        print(f"LiteLLM adds {ratio:.1f}x the latency glm-serve adds (p50)")
 
 
 if __name__ == "__main__":

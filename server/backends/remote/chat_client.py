@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
-from .http1 import Http1Pool, Response, TransportFailure
+from .http_session import HttpSession, Response, TransportFailure
 
 
 class HttpFailure(Exception):
@@ -33,7 +33,7 @@ class ChatClient:
 
     def __init__(self, base_url: str, api_key: str | None, timeout: float) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = Http1Pool(base_url, headers, timeout)
+        self._http = HttpSession(base_url, headers, timeout)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -31,7 +31,7 @@ from .hosted_api import (
     request_body,
     retryable,
 )
-from .http1 import TransportFailure
+from .http_session import TransportFailure
 
 log = logging.getLogger("glm_serve.hosted")
 

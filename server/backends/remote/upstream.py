@@ -17,7 +17,7 @@ from ...core.request import ChatRequest, CompletionRequest
 from ...settings import Settings
 from .chat_client import ChatClient, HttpFailure, StreamFailure
 from .hosted_api import estimate_tokens, wire_messages
-from .http1 import TransportFailure
+from .http_session import TransportFailure
 
 
 def request_body(req: ChatRequest, model: str) -> dict[str, Any]:

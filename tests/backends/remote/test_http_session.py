@@ -1,4 +1,4 @@
-"""Http1Pool on real local sockets: body framings, keep-alive, stale connections, timeouts, TLS, proxies."""
+"""HttpSession on real local sockets: body framings, keep-alive, stale connections, timeouts, TLS, proxies."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import trustme
 
-from server.backends.remote.http1 import Http1Pool, TransportFailure, _take_chunks
+from server.backends.remote.http_session import HttpSession, TransportFailure
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 KEY = "sk-secret-never-shown"
@@ -80,32 +80,12 @@ def sized(body: bytes, status: str = "200 OK", extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 %s\r\nContent-Length: %d\r\n%s\r\n%s" % (status.encode(), len(body), extra, body)
 
 
-async def post(pool: Http1Pool, body: bytes = b"{}") -> tuple[int, bytes]:
+async def post(pool: HttpSession, body: bytes = b"{}") -> tuple[int, bytes]:
     response = await pool.post("/chat/completions", body, {"Content-Type": "application/json"})
     try:
         return response.status, await response.read()
     finally:
         response.close()
-
-
-def test_take_chunks_decodes_whatever_split_the_reads_make() -> None:
-    wire = chunked(b"data: a\n\n", b"x" * 300, trailer=b"X-Trailer: 1\r\n").partition(b"\r\n\r\n")[2]
-    for split in range(1, len(wire)):
-        raw = bytearray()
-        data = b""
-        ended = False
-        for piece in (wire[:split], wire[split:]):
-            raw += piece
-            got, ended = _take_chunks(raw)
-            data += got
-        assert ended and data == b"data: a\n\n" + b"x" * 300 and not raw
-
-
-def test_take_chunks_refuses_a_malformed_body() -> None:
-    with pytest.raises(ValueError):
-        _take_chunks(bytearray(b"zz\r\nhello\r\n"))
-    with pytest.raises(ValueError):
-        _take_chunks(bytearray(b"5\r\nhelloXY"))
 
 
 @pytest.mark.parametrize(
@@ -120,7 +100,7 @@ def test_take_chunks_refuses_a_malformed_body() -> None:
 async def test_each_body_framing_reads_whole(reply: bytes) -> None:
     origin = Origin(lambda _: reply, close_after=b"close" in reply)
     async with serving(origin.handle) as port:
-        pool = Http1Pool(f"http://127.0.0.1:{port}/api/paas/v4", {"Authorization": f"Bearer {KEY}"}, 5)
+        pool = HttpSession(f"http://127.0.0.1:{port}/api/paas/v4", {"Authorization": f"Bearer {KEY}"}, 5)
         assert await post(pool) == (200, b"hello world")
         await pool.aclose()
     request = origin.requests[0]
@@ -131,7 +111,7 @@ async def test_each_body_framing_reads_whole(reply: bytes) -> None:
 async def test_connections_are_kept_alive_and_reused() -> None:
     origin = Origin(lambda _: chunked(b"ok"))
     async with serving(origin.handle) as port:
-        pool = Http1Pool(f"http://127.0.0.1:{port}", {}, 5)
+        pool = HttpSession(f"http://127.0.0.1:{port}", {}, 5)
         for _ in range(5):
             assert await post(pool) == (200, b"ok")
         await pool.aclose()
@@ -141,7 +121,7 @@ async def test_connections_are_kept_alive_and_reused() -> None:
 async def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
     origin = Origin(lambda _: sized(b"ok"))
     async with serving(origin.handle) as port:
-        pool = Http1Pool(f"http://127.0.0.1:{port}", {}, 5)
+        pool = HttpSession(f"http://127.0.0.1:{port}", {}, 5)
         assert await post(pool) == (200, b"ok")
         for writer in origin.writers:  # an idle timeout on the server's side
             writer.close()
@@ -152,23 +132,38 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
 
 
 async def test_a_body_left_unread_closes_its_connection() -> None:
-    origin = Origin(lambda _: chunked(b"first", b"second"))
-    async with serving(origin.handle) as port:
-        pool = Http1Pool(f"http://127.0.0.1:{port}", {}, 5)
+    connections = 0
+    release = asyncio.Event()
+
+    async def slow_second_chunk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                await reader.readuntil(b"\r\n\r\n{}")
+                writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+                await writer.drain()
+                await release.wait()
+                writer.write(b"6\r\nsecond\r\n0\r\n\r\n")
+                await writer.drain()
+
+    async with serving(slow_second_chunk) as port:
+        pool = HttpSession(f"http://127.0.0.1:{port}", {}, 5)
         response = await pool.post("/x", b"{}", {})
         pieces = response.pieces()
-        await anext(pieces)
+        assert await anext(pieces) == b"first"
         await pieces.aclose()  # the caller stopped early: the rest would be read as the next response
         response.close()
+        release.set()
         assert await post(pool) == (200, b"firstsecond")
         await pool.aclose()
-    assert origin.connections == 2
+    assert connections == 2
 
 
 async def test_error_statuses_are_answers_not_failures() -> None:
     origin = Origin(lambda _: sized(b'{"error":{"code":"1302"}}', "429 Too Many Requests"))
     async with serving(origin.handle) as port:
-        pool = Http1Pool(f"http://127.0.0.1:{port}", {}, 5)
+        pool = HttpSession(f"http://127.0.0.1:{port}", {}, 5)
         assert await post(pool) == (429, b'{"error":{"code":"1302"}}')
         await pool.aclose()
 
@@ -185,16 +180,19 @@ async def test_failures_name_the_cause_and_never_the_key() -> None:
 
     headers = {"Authorization": f"Bearer {KEY}"}
     async with serving(silent) as port:
-        pool = Http1Pool(f"http://127.0.0.1:{port}", headers, 0.3)
+        pool = HttpSession(f"http://127.0.0.1:{port}", headers, 0.3)
         with pytest.raises(TransportFailure, match="timed out") as timed_out:
             await post(pool)
+        await pool.aclose()
     async with serving(drops_mid_body) as port:
-        pool = Http1Pool(f"http://127.0.0.1:{port}", headers, 5)
+        pool = HttpSession(f"http://127.0.0.1:{port}", headers, 5)
         with pytest.raises(TransportFailure, match="closed mid-response") as dropped:
             await post(pool)
-    pool = Http1Pool(f"http://127.0.0.1:{port}", headers, 5)  # that server has stopped
+        await pool.aclose()
+    pool = HttpSession(f"http://127.0.0.1:{port}", headers, 5)  # that server has stopped
     with pytest.raises(TransportFailure, match="cannot connect") as refused:
         await post(pool)
+    await pool.aclose()
     for failure in (timed_out, dropped, refused):
         assert KEY not in str(failure.value)
 
@@ -215,13 +213,14 @@ async def test_https_verifies_the_server_against_the_trust_store(
 ) -> None:
     origin = Origin(lambda _: chunked(b"secure"))
     async with serving(origin.handle, server_tls(ca)) as port:
-        untrusted = Http1Pool(f"https://127.0.0.1:{port}", {}, 5)  # certifi does not know our CA
+        untrusted = HttpSession(f"https://127.0.0.1:{port}", {}, 5)  # certifi does not know our CA
         with pytest.raises(TransportFailure, match="CERTIFICATE_VERIFY_FAILED"):
             await post(untrusted)
+        await untrusted.aclose()
         bundle = tmp_path / "ca.pem"
         ca.cert_pem.write_to_path(str(bundle))
         monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
-        trusted = Http1Pool(f"https://127.0.0.1:{port}", {}, 5)
+        trusted = HttpSession(f"https://127.0.0.1:{port}", {}, 5)
         assert await post(trusted) == (200, b"secure")
         await trusted.aclose()
 
@@ -275,9 +274,9 @@ async def test_env_proxies_tunnel_https_and_relay_http(
     ):
         monkeypatch.setenv("HTTPS_PROXY", f"http://user:p%40ss@127.0.0.1:{proxy_port}")
         monkeypatch.setenv("HTTP_PROXY", f"http://user:p%40ss@127.0.0.1:{proxy_port}")
-        tunnelled = Http1Pool(f"https://127.0.0.1:{secure_port}/v4", {}, 5)
+        tunnelled = HttpSession(f"https://127.0.0.1:{secure_port}/v4", {}, 5)
         assert await post(tunnelled) == (200, b"via tunnel")
-        relayed = Http1Pool(f"http://127.0.0.1:{plain_port}/v1", {}, 5)
+        relayed = HttpSession(f"http://127.0.0.1:{plain_port}/v1", {}, 5)
         assert await post(relayed) == (200, b"via relay")
         await tunnelled.aclose()
         await relayed.aclose()
@@ -295,7 +294,7 @@ async def test_no_proxy_exempts_a_host(monkeypatch: pytest.MonkeyPatch) -> None:
     async with serving(origin.handle) as port:
         monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        pool = Http1Pool(f"http://127.0.0.1:{port}", {}, 5)
+        pool = HttpSession(f"http://127.0.0.1:{port}", {}, 5)
         assert await post(pool) == (200, b"direct")
         await pool.aclose()
 
@@ -311,14 +310,15 @@ async def test_a_refused_tunnel_is_a_clean_failure(monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv("HTTPS_PROXY", f"127.0.0.1:{proxy_port}")  # no scheme: http:// is meant
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        pool = Http1Pool("https://api.example.invalid/v4", {"Authorization": f"Bearer {KEY}"}, 5)
+        pool = HttpSession("https://api.example.invalid/v4", {"Authorization": f"Bearer {KEY}"}, 5)
         with pytest.raises(TransportFailure, match=r"refused the tunnel \(HTTP 407\)") as refused:
             await post(pool)
+        await pool.aclose()
     assert KEY not in str(refused.value)
 
 
 def test_a_header_with_a_line_break_is_refused_up_front() -> None:
     with pytest.raises(ValueError, match="line break"):
-        Http1Pool("https://api.example.invalid", {"Authorization": "Bearer k\r\nX-Evil: 1"}, 5)
+        HttpSession("https://api.example.invalid", {"Authorization": "Bearer k\r\nX-Evil: 1"}, 5)
     with pytest.raises(ValueError, match="not an http"):
-        Http1Pool("ftp://api.example.invalid", {}, 5)
+        HttpSession("ftp://api.example.invalid", {}, 5)
