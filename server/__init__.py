@@ -1,1 +1,1 @@
-"""glm-serve: the HTTP server (filled in by the engine issue)."""
+"""glm-serve: the HTTP server around GLM backends (core, backends, http, wire formats, app, CLI)."""

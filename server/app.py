@@ -1,4 +1,4 @@
-"""Composition root: create_app(settings, backend) builds the FastAPI app, picks the backend, wires routes."""
+"""Composition root: create_app(settings, backend) wires the chosen backend, the wire routers, the errors."""
 
 from __future__ import annotations
 
