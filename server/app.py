@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +24,9 @@ from .http.deps import BackendDep, MetricsDep, require_api_key
 from .http.metrics import Metrics
 from .openai import render as openai_render
 from .openai import routes as openai_routes
+from .responses import routes as responses_routes
+from .responses.seal import ReasoningSeal
+from .responses.store import ResponseStore
 from .settings import Settings
 
 log = logging.getLogger("glm_serve")
@@ -68,9 +72,15 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.backend_reason = reason
+    app.state.responses_store = ResponseStore(settings.responses_store_size, settings.responses_store_ttl)
+    secret = settings.responses_secret
+    app.state.reasoning_seal = ReasoningSeal(
+        secret.get_secret_value().encode() if secret is not None else os.urandom(32)
+    )
     authed = [Depends(require_api_key)]
     app.include_router(openai_routes.router, dependencies=authed)
     app.include_router(anthropic_routes.router, dependencies=authed)
+    app.include_router(responses_routes.router, dependencies=authed)
     _add_service_routes(app, authed)
     _add_error_handlers(app)
     return app

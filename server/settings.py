@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     spillover_queue_depth: int = Field(
         64, description="requests in flight on the primary before spilling over"
     )
+    responses_store_size: int = Field(
+        256, description="responses kept for previous_response_id (store: true), the oldest dropped first"
+    )
+    responses_store_ttl: float = Field(3600.0, description="seconds a stored response is kept")
+    responses_secret: SecretStr | None = Field(
+        None,
+        description="key that signs reasoning items' encrypted_content (default: random per process; "
+        "give replicas behind one load balancer the same)",
+    )
     log_level: str = Field("info", description="log level")
 
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import openai
 
@@ -49,9 +50,10 @@ def fake_server(
     api_key: str | None = None,
     delay: float = 0.0,
     context_length: int = 8192,
+    **settings_: Any,
 ) -> Iterator[tuple[str, FakeBackend]]:
     backend = FakeBackend(script, model="glm-test", delay=delay, context_length=context_length)
-    settings = Settings(backend="fake", api_key=api_key)
+    settings = Settings(backend="fake", api_key=api_key, **settings_)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     with live_server(create_app(settings, backend), headers=headers) as base:
         try:

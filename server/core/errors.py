@@ -4,7 +4,8 @@ ServerError                      500  something broke on our side
 ├── InvalidRequest               400  the request is malformed or asks for something unsupported
 │   └── ContextTooLong           400  prompt plus max_tokens exceed the model's context
 ├── AuthenticationFailed         401  missing or wrong API key
-├── ModelNotFound                404  the request names a model this server does not serve
+├── NotFound                     404  the request names something this server does not have
+│   └── ModelNotFound            404  … a model this server does not serve
 ├── RateLimited                  429  too many requests (ours, or the upstream's)
 ├── BackendUnavailable           503  the engine is loading, dead, or the upstream unreachable
 └── UpstreamError                502  the upstream answered with an error we pass on
@@ -49,11 +50,16 @@ class AuthenticationFailed(ServerError):
     code = "invalid_api_key"
 
 
-class ModelNotFound(ServerError):
-    """The request names a model this server does not serve."""
+class NotFound(ServerError):
+    """The request names something this server does not have (a stored response, a model)."""
 
     status = 404
     type = "not_found_error"
+
+
+class ModelNotFound(NotFound):
+    """The request names a model this server does not serve."""
+
     code = "model_not_found"
 
 

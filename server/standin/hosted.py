@@ -72,12 +72,22 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def _example(schema: Any) -> Any:
+# What the stand-in runs when it calls a shell tool: harmless, and its output ("42-from-mock-hosted")
+# appears nowhere in the command, so a test can tell that the command really ran.
+SHELL_COMMAND = "echo $((6*7))-from-mock-hosted"
+_SHELL_KEYS = ("cmd", "command")
+
+
+def _example(schema: Any, key: str = "") -> Any:
     """A value valid for a (simple) JSON schema, for the stand-in's tool calls."""
     kind = schema.get("type") if isinstance(schema, dict) else None
     kind = kind[0] if isinstance(kind, list) else kind
     if isinstance(schema, dict) and schema.get("enum"):
         return schema["enum"][0]
+    if key in _SHELL_KEYS and kind in ("string", None):
+        return SHELL_COMMAND
+    if key in _SHELL_KEYS and kind == "array":
+        return ["bash", "-lc", SHELL_COMMAND]
     return {"integer": 1, "number": 1.5, "boolean": True, "array": [], "object": {}, "null": None}.get(
         kind or "string", "example"
     )
@@ -85,7 +95,7 @@ def _example(schema: Any) -> Any:
 
 def _tool_args(tool: dict[str, Any]) -> dict[str, Any]:
     params = tool.get("function", {}).get("parameters") or {}
-    return {k: _example(v) for k, v in (params.get("properties") or {}).items()}
+    return {k: _example(v, k) for k, v in (params.get("properties") or {}).items()}
 
 
 def _validate(body: dict[str, Any]) -> JSONResponse | None:
@@ -122,9 +132,21 @@ class _Reply:
         thinking = (body.get("thinking") or {}).get("type", "enabled")
         self.reasoning = REASONING if thinking == "enabled" else ""
         tools = [t for t in body.get("tools") or [] if t.get("type") == "function"]
-        self.tool = tools[0] if tools and body.get("tool_choice", "auto") != "none" else None
+        messages = body.get("messages") or [{}]
+        # Like a model in an agent loop: call a tool, then answer from what the tool returned.
+        result = messages[-1].get("content") if messages[-1].get("role") == "tool" else None
+        calls = tools and body.get("tool_choice", "auto") != "none" and result is None
+        self.tool = tools[0] if calls else None
         json_mode = (body.get("response_format") or {}).get("type") == "json_object"
-        self.content = "" if self.tool else JSON_CONTENT if json_mode else CONTENT
+        self.content = (
+            ""
+            if self.tool
+            else f"The tool returned: {str(result)[:200]}"
+            if result is not None
+            else JSON_CONTENT
+            if json_mode
+            else CONTENT
+        )
         self.prompt_tokens = max(1, len(json.dumps(body.get("messages"), ensure_ascii=False)) // 4)
         self.id = time.strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:16]
         self.created = int(time.time())

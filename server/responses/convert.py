@@ -1,0 +1,278 @@
+"""Responses requests → core requests (pure; raises InvalidRequest naming the offending parameter).
+
+Input items become GLM's turns: a user/system/developer message is one message; an assistant turn
+gathers what the model wrote in one go (its reasoning, its text, its calls) until a tool output or the
+next message; a tool output is a tool message. Custom (freeform) tools such as Codex's apply_patch are
+offered to GLM as a function with one string argument, `input`. Built-in tools this server cannot run
+(web_search, image_generation, mcp, namespace, local_shell…) are left out, and said so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.errors import InvalidRequest
+from ..core.request import (
+    ChatRequest,
+    HistoryToolCall,
+    JsonAnswer,
+    Message,
+    NamedTool,
+    Sampling,
+    Thinking,
+    Tool,
+    ToolChoice,
+)
+from . import schema
+from .seal import ReasoningSeal
+
+log = logging.getLogger("glm_serve.responses")
+
+CUSTOM_ARGUMENT = "input"
+# reasoning.effort in the levels GLM's templates know (GLM-5.2+ read low / high / max); none and
+# minimal turn thinking off.
+_EFFORT = {"low": "low", "medium": "high", "high": "high", "xhigh": "max", "max": "max"}
+
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    request: ChatRequest
+    custom_tools: frozenset[str]  # calls to these come back as custom_tool_call items
+    dropped_tools: tuple[str, ...]  # tools left out of the prompt (this server cannot run them)
+    summary: bool = False  # reasoning.summary asked for: reasoning is also sent as a summary
+    sealed_reasoning: bool = False  # include asked for reasoning.encrypted_content
+
+
+def input_items(body: schema.ResponsesRequest) -> tuple[schema.Item, ...]:
+    """The request's input as items (a string is one user message)."""
+    if isinstance(body.input, str):
+        return (schema.MessageItem(role="user", content=body.input),) if body.input else ()
+    return tuple(body.input)
+
+
+def chat_request(
+    body: schema.ResponsesRequest, seal: ReasoningSeal, earlier: Sequence[schema.Item] = ()
+) -> Converted:
+    """The core request for `body`, after the `earlier` items of the conversation (those a
+    previous_response_id brought back)."""
+    if body.background:
+        raise InvalidRequest("background responses are not supported; stream instead", param="background")
+    tools, custom, dropped = _tools(body.tools or ())
+    tools, choice = _tool_choice(body.tool_choice, tools)
+    history = _messages((*earlier, *input_items(body)), seal, len(earlier))
+    if not history:
+        raise InvalidRequest("input is empty: send at least one message", param="input")
+    system = (Message("system", body.instructions),) if body.instructions else ()
+    request = ChatRequest(
+        model=body.model,
+        messages=(*system, *history),
+        tools=tools,
+        tool_choice=choice,
+        parallel_tool_calls=body.parallel_tool_calls,
+        response_format=_text_format(body.text),
+        sampling=Sampling(
+            max_tokens=body.max_output_tokens,
+            temperature=body.temperature,
+            top_p=body.top_p,
+            seed=body.seed,
+        ),
+        thinking=_thinking(body.reasoning),
+    )
+    return Converted(
+        request,
+        frozenset(custom),
+        tuple(dropped),
+        summary=bool(body.reasoning and body.reasoning.summary),
+        sealed_reasoning="reasoning.encrypted_content" in (body.include or ()),
+    )
+
+
+# -- tools -------------------------------------------------------------------------------------------
+
+
+def _tools(given: Sequence[schema.Tool]) -> tuple[tuple[Tool, ...], set[str], list[str]]:
+    tools: list[Tool] = []
+    custom: set[str] = set()
+    dropped: list[str] = []
+    for i, t in enumerate(given):
+        if t.type == "function":
+            tools.append(
+                Tool(
+                    _name(t, i),
+                    t.description or "",
+                    t.parameters or {"type": "object", "properties": {}},
+                    strict=bool(t.strict),
+                )
+            )
+        elif t.type == "custom":
+            name = _name(t, i)
+            custom.add(name)
+            tools.append(Tool(name, t.description or "", _custom_parameters(t.format)))
+        else:
+            dropped.append(f"{t.type}:{t.name}" if t.name else t.type)
+    return tuple(tools), custom, dropped
+
+
+def _name(tool: schema.Tool, index: int) -> str:
+    if not tool.name:
+        raise InvalidRequest(f"a {tool.type} tool needs a name", param=f"tools[{index}].name")
+    return tool.name
+
+
+def _custom_parameters(fmt: dict[str, Any] | None) -> dict[str, Any]:
+    """A freeform tool as GLM sees it: one string argument, described by the tool's input format."""
+    described = "The tool's whole input, as raw text."
+    if fmt and fmt.get("type") == "grammar" and fmt.get("definition"):
+        described += f" It must match this {fmt.get('syntax', '')} grammar:\n{fmt['definition']}"
+    return {
+        "type": "object",
+        "properties": {CUSTOM_ARGUMENT: {"type": "string", "description": described}},
+        "required": [CUSTOM_ARGUMENT],
+    }
+
+
+def _tool_choice(
+    choice: str | schema.ToolChoice | None, tools: tuple[Tool, ...]
+) -> tuple[tuple[Tool, ...], ToolChoice]:
+    if choice is None or isinstance(choice, str):
+        return tools, choice or "auto"  # type: ignore[return-value]
+    if choice.type in ("function", "custom"):
+        if not choice.name:
+            raise InvalidRequest("a named tool_choice needs the tool's name", param="tool_choice.name")
+        return tools, NamedTool(choice.name)
+    if choice.type == "allowed_tools":
+        allowed = {t.name for t in choice.tools or () if t.name}
+        return tuple(t for t in tools if t.name in allowed), choice.mode or "auto"
+    raise InvalidRequest(
+        f"tool_choice {choice.type!r} names a built-in tool this server cannot run", param="tool_choice"
+    )
+
+
+def _text_format(text: schema.Text | None) -> JsonAnswer | None:
+    fmt = text.format if text else None
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return JsonAnswer()
+    if fmt.schema_ is None:
+        raise InvalidRequest("a json_schema format needs its schema", param="text.format.schema")
+    return JsonAnswer(fmt.schema_)
+
+
+def _thinking(reasoning: schema.Reasoning | None) -> Thinking:
+    if reasoning is None or reasoning.effort is None:
+        return Thinking()
+    if reasoning.effort in ("none", "minimal"):
+        return Thinking(enabled=False)
+    return Thinking(enabled=True, effort=_EFFORT[reasoning.effort])
+
+
+# -- input items ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Turn:
+    """The assistant turn being gathered from consecutive reasoning, message and call items."""
+
+    reasoning: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+    calls: list[HistoryToolCall] = field(default_factory=list)
+
+    def message(self) -> Message | None:
+        if not (self.reasoning or self.text or self.calls):
+            return None
+        return Message(
+            "assistant",
+            "".join(self.text),
+            reasoning="\n\n".join(self.reasoning) or None,
+            tool_calls=tuple(self.calls),
+        )
+
+
+def _messages(given: Sequence[schema.Item], seal: ReasoningSeal, earlier: int) -> list[Message]:
+    out: list[Message] = []
+    turn = _Turn()
+
+    def flush() -> None:
+        nonlocal turn
+        if (message := turn.message()) is not None:
+            out.append(message)
+        turn = _Turn()
+
+    for i, item in enumerate(given):
+        where = f"input[{i - earlier}]"
+        if isinstance(item, schema.MessageItem):
+            if item.role == "assistant":
+                if turn.text or turn.calls:
+                    flush()
+                turn.text.append(_text(item.content, where))
+            else:
+                flush()
+                text = _text(item.content, where)
+                out.append(Message("user", text) if item.role == "user" else Message("system", text))
+        elif isinstance(item, schema.ReasoningItem):
+            if turn.text or turn.calls:
+                flush()
+            if (thought := _reasoning(item, seal)) is not None:
+                turn.reasoning.append(thought)
+        elif isinstance(item, schema.FunctionCallItem):
+            turn.calls.append(HistoryToolCall(item.call_id, item.name, _arguments(item.arguments, where)))
+        elif isinstance(item, schema.CustomToolCallItem):
+            turn.calls.append(HistoryToolCall(item.call_id, item.name, {CUSTOM_ARGUMENT: item.input}))
+        elif isinstance(item, schema.ToolOutputItem):
+            flush()
+            out.append(Message("tool", _text(item.output, f"{where}.output"), tool_call_id=item.call_id))
+        elif isinstance(item, schema.ItemReference):
+            raise InvalidRequest("item_reference is not supported: send the item itself", param=f"{where}.id")
+        else:
+            log.debug("input item of type %r left out (nothing of this server's)", item.type)
+    flush()
+    return out
+
+
+def _text(content: str | list[schema.Part], where: str) -> str:
+    if isinstance(content, str):
+        return content
+    texts: list[str] = []
+    for j, part in enumerate(content):
+        if isinstance(part, schema.TextPart):
+            texts.append(part.text)
+        elif isinstance(part, schema.RefusalPart):
+            texts.append(part.refusal)
+        elif isinstance(part, schema.ImagePart):
+            raise InvalidRequest(
+                "this model reads text only; input_image is not supported", param=f"{where}.content[{j}]"
+            )
+        else:
+            raise InvalidRequest(f"{part.type} is not supported", param=f"{where}.content[{j}]")
+    return "".join(texts)
+
+
+def _reasoning(item: schema.ReasoningItem, seal: ReasoningSeal) -> str | None:
+    """The reasoning an item carries: its sealed text when it has one (a bad seal: none at all), else the
+    reasoning_text it shows. A summary is a display, not the reasoning, and is not read back."""
+    if item.encrypted_content is not None:
+        text = seal.open(item.encrypted_content)
+        if text is None:
+            log.warning("a reasoning item's encrypted_content did not verify; it was dropped")
+        return text
+    shown = "".join(p.text for p in item.content or () if p.type == "reasoning_text")
+    return shown or None
+
+
+def _arguments(raw: str, where: str) -> dict[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"function_call arguments are not JSON: {exc}", param=f"{where}.arguments"
+        ) from exc
+    if not isinstance(value, dict):
+        raise InvalidRequest("function_call arguments must be a JSON object", param=f"{where}.arguments")
+    return value

@@ -1,0 +1,302 @@
+"""Core events → Responses output items, events (SSE with sequence numbers) and the response object.
+
+One `Output` turns the event stream into items for the stream and the whole response alike, so the
+non-streamed response is the fold of the stream by construction: the same items, with the same ids.
+
+    MessageStart ─▶ response.created, response.in_progress
+    ReasoningDelta ─▶ a reasoning item: reasoning_text deltas (and summary_text deltas when asked)
+    TextDelta ─▶ a message item: output_text deltas
+    ToolCallStart/ArgsDelta/End ─▶ a function_call (or custom_tool_call) item: arguments (input) deltas
+    MessageEnd ─▶ response.completed, or response.incomplete (max_output_tokens, content_filter)
+    an error once started ─▶ response.failed, with the codes Codex reads
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
+
+from ..core.errors import ContextTooLong, RateLimited, ServerError
+from ..core.events import MessageEnd, MessageStart, StreamEvent, Usage
+from ..http import sse
+from .freeform import FreeformInput
+
+log = logging.getLogger("glm_serve.responses")
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+Frames = list[bytes]
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def usage_body(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def error_object(exc: ServerError) -> dict[str, Any]:
+    """A failed response's `error`, in the codes Codex acts on (it retries after "try again in N s")."""
+    if isinstance(exc, ContextTooLong):
+        return {"code": "context_length_exceeded", "message": exc.message}
+    if isinstance(exc, RateLimited):
+        if exc.code == "insufficient_quota":
+            return {"code": "insufficient_quota", "message": exc.message}
+        wait = getattr(exc, "retry_after", None) or 1
+        return {"code": "rate_limit_exceeded", "message": f"{exc.message}. Please try again in {wait}s."}
+    return {"code": exc.code or exc.type, "message": exc.message}
+
+
+class Output:
+    """The items of one response as events arrive. `streaming` False skips building the SSE frames.
+
+    `head` holds the response's fixed fields (model, the request's echoed settings); `seal` (when the
+    client asked for reasoning.encrypted_content) turns reasoning text into an item's encrypted_content.
+    """
+
+    def __init__(
+        self,
+        head: dict[str, Any],
+        *,
+        custom_tools: frozenset[str] = frozenset(),
+        summary: bool = False,
+        seal: Callable[[str], str] | None = None,
+        streaming: bool = True,
+    ) -> None:
+        self.response: dict[str, Any] = {
+            "id": _id("resp"),
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "in_progress",
+            "error": None,
+            "incomplete_details": None,
+            **head,
+            "output": [],
+            "usage": None,
+        }
+        self.items: list[dict[str, Any]] = self.response["output"]
+        self._custom = custom_tools
+        self._summary = summary
+        self._seal = seal
+        self._streaming = streaming
+        self._sequence = 0
+        self._kind: str | None = None  # the open item's type
+        self._text: list[str] = []  # the open item's text (reasoning, output text or arguments)
+        self._freeform: FreeformInput | None = None
+
+    # -- events in --------------------------------------------------------------------------------
+
+    def feed(self, event: StreamEvent) -> Frames:
+        out: Frames = []
+        if isinstance(event, TextDelta):
+            self._open_message(out)
+            self._text.append(event.text)
+            self._delta(out, "response.output_text.delta", ',"content_index":0,"logprobs":[]', event.text)
+        elif isinstance(event, ReasoningDelta):
+            self._open_reasoning(out)
+            self._text.append(event.text)
+            self._delta(out, "response.reasoning_text.delta", ',"content_index":0', event.text)
+            if self._summary:
+                self._delta(out, "response.reasoning_summary_text.delta", ',"summary_index":0', event.text)
+        elif isinstance(event, ToolArgsDelta):
+            self._text.append(event.json)
+            if self._freeform is not None:
+                if piece := self._freeform.feed(event.json):
+                    self._delta(out, "response.custom_tool_call_input.delta", "", piece)
+            elif self._kind == "function_call":
+                self._delta(out, "response.function_call_arguments.delta", "", event.json)
+        elif isinstance(event, ToolCallStart):
+            self._open_call(event.name, out)
+        elif isinstance(event, ToolCallEnd):
+            self._close("completed", out)
+        elif isinstance(event, MessageStart):
+            self.response["model"] = event.model
+            self._emit(out, "response.created", response=self.response)
+            self._emit(out, "response.in_progress", response=self.response)
+        elif isinstance(event, MessageEnd):
+            self.finish(event, out)
+        return out
+
+    def finish(self, end: MessageEnd, out: Frames) -> None:
+        incomplete = {"length": "max_output_tokens", "content_filter": "content_filter"}.get(
+            end.finish_reason
+        )
+        self._close("incomplete" if incomplete else "completed", out)
+        self.response["usage"] = usage_body(end.usage)
+        self.response["completed_at"] = int(time.time())
+        if incomplete:
+            self.response["status"] = "incomplete"
+            self.response["incomplete_details"] = {"reason": incomplete}
+            self._emit(out, "response.incomplete", response=self.response)
+        else:
+            self.response["status"] = "completed"
+            self._emit(out, "response.completed", response=self.response)
+
+    def fail(self, exc: ServerError) -> Frames:
+        out: Frames = []
+        self._close("incomplete", out)
+        self.response["status"] = "failed"
+        self.response["error"] = error_object(exc)
+        self._emit(out, "response.failed", response=self.response)
+        return out
+
+    # -- items ---------------------------------------------------------------------------------------
+
+    @property
+    def _index(self) -> int:
+        return len(self.items) - 1
+
+    def _add(self, item: dict[str, Any], out: Frames) -> None:
+        self._close("completed", out)
+        self.items.append(item)
+        self._kind = item["type"]
+        self._emit(out, "response.output_item.added", output_index=self._index, item=item)
+
+    def _open_message(self, out: Frames) -> None:
+        if self._kind == "message":
+            return
+        item = {
+            "id": _id("msg"),
+            "type": "message",
+            "role": "assistant",
+            "status": "in_progress",
+            "content": [],
+        }
+        self._add(item, out)
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        self._emit(out, "response.content_part.added", **self._at(), content_index=0, part=part)
+
+    def _open_reasoning(self, out: Frames) -> None:
+        if self._kind == "reasoning":
+            return
+        self._add({"id": _id("rs"), "type": "reasoning", "summary": [], "status": "in_progress"}, out)
+        part = {"type": "reasoning_text", "text": ""}
+        self._emit(out, "response.content_part.added", **self._at(), content_index=0, part=part)
+        if self._summary:
+            part = {"type": "summary_text", "text": ""}
+            self._emit(out, "response.reasoning_summary_part.added", **self._at(), summary_index=0, part=part)
+
+    def _open_call(self, name: str, out: Frames) -> None:
+        call_id = _id("call")
+        if name in self._custom:
+            self._add(
+                {
+                    "id": _id("ctc"),
+                    "type": "custom_tool_call",
+                    "call_id": call_id,
+                    "name": name,
+                    "input": "",
+                    "status": "in_progress",
+                },
+                out,
+            )
+            self._freeform = FreeformInput()
+        else:
+            item = {
+                "id": _id("fc"),
+                "type": "function_call",
+                "call_id": call_id,
+                "name": name,
+                "arguments": "",
+                "status": "in_progress",
+            }
+            self._add(item, out)
+
+    def _close(self, status: str, out: Frames) -> None:
+        """Finish the open item: its closing events, then output_item.done with the whole item."""
+        kind = self._kind
+        if kind is None:
+            return
+        item = self.items[-1]
+        text = "".join(self._text)
+        at = self._at()
+        if kind == "message":
+            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            self._emit(out, "response.output_text.done", **at, content_index=0, text=text, logprobs=[])
+            self._emit(out, "response.content_part.done", **at, content_index=0, part=part)
+            item["content"] = [part]
+        elif kind == "reasoning":
+            part = {"type": "reasoning_text", "text": text}
+            self._emit(out, "response.reasoning_text.done", **at, content_index=0, text=text)
+            self._emit(out, "response.content_part.done", **at, content_index=0, part=part)
+            item["content"] = [part]
+            if self._summary:
+                summary = {"type": "summary_text", "text": text}
+                self._emit(out, "response.reasoning_summary_text.done", **at, summary_index=0, text=text)
+                self._emit(out, "response.reasoning_summary_part.done", **at, summary_index=0, part=summary)
+                item["summary"] = [summary]
+            if self._seal is not None:
+                item["encrypted_content"] = self._seal(text)
+        elif kind == "function_call":
+            item["arguments"] = text
+            name = item["name"]
+            self._emit(out, "response.function_call_arguments.done", **at, name=name, arguments=text)
+        elif kind == "custom_tool_call":
+            assert self._freeform is not None
+            item["input"] = self._freeform.value()
+            self._emit(out, "response.custom_tool_call_input.done", **at, input=item["input"])
+            self._freeform = None
+        item["status"] = status
+        self._emit(out, "response.output_item.done", output_index=self._index, item=item)
+        self._kind = None
+        self._text = []
+
+    # -- frames ---------------------------------------------------------------------------------------
+
+    def _at(self) -> dict[str, Any]:
+        return {"item_id": self.items[-1]["id"], "output_index": self._index}
+
+    def _emit(self, out: Frames, kind: str, **fields: Any) -> None:
+        if self._streaming:
+            body = {"type": kind, "sequence_number": self._sequence, **fields}
+            out.append(sse.encode(_dumps(body), kind))
+            self._sequence += 1
+
+    def _delta(self, out: Frames, kind: str, extra: str, delta: str) -> None:
+        """The frequent delta events, written without building a dict each."""
+        if self._streaming:
+            item = self.items[-1]
+            data = '{"type":"%s","sequence_number":%d,"item_id":"%s","output_index":%d%s,"delta":%s}' % (
+                kind,
+                self._sequence,
+                item["id"],
+                self._index,
+                extra,
+                _dumps(delta),
+            )
+            out.append(sse.encode(data, kind))
+            self._sequence += 1
+
+
+async def response_sse(events: AsyncIterator[StreamEvent], output: Output) -> AsyncIterator[bytes]:
+    """The stream's events as SSE; an error after it started ends it with response.failed."""
+    try:
+        async for event in events:
+            if frames := output.feed(event):
+                yield b"".join(frames)
+    except ServerError as exc:
+        yield b"".join(output.fail(exc))
+    except Exception:
+        log.exception("stream failed after it started")
+        yield b"".join(output.fail(ServerError("internal error while generating; see the server log")))
+
+
+async def response(events: AsyncIterator[StreamEvent], output: Output) -> dict[str, Any]:
+    """The whole response: the fold of the same events."""
+    async for event in events:
+        output.feed(event)
+    if output.response["status"] == "in_progress":
+        raise RuntimeError("backend stream ended without MessageEnd")
+    return output.response

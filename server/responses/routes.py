@@ -1,0 +1,134 @@
+"""Responses routes: POST /v1/responses (streamed or whole), GET and DELETE of stored responses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from ..core.errors import NotFound
+from ..core.streams import prime, served_by
+from ..http.deps import check_model, get_backend, get_metrics, json_body
+from ..http.disconnect import ClientGone, until_disconnect
+from ..http.event_stream import EventStreamResponse
+from . import convert, render, schema
+from .seal import ReasoningSeal
+from .store import ResponseStore, Stored
+
+log = logging.getLogger("glm_serve.responses")
+router = APIRouter()
+_warned: set[tuple[str, ...]] = set()
+
+
+def _store(request: Request) -> ResponseStore:
+    store: ResponseStore = request.app.state.responses_store
+    return store
+
+
+def _stored(store: ResponseStore, response_id: str, param: str = "previous_response_id") -> Stored:
+    found = store.get(response_id)
+    if found is None:
+        raise NotFound(
+            f"no stored response with id {response_id!r} (never stored with store: true, or expired)",
+            param=param,
+        )
+    return found
+
+
+def _head(body: schema.ResponsesRequest) -> dict[str, Any]:
+    """The request's settings as a response echoes them."""
+    fmt = body.text.format if body.text and body.text.format else schema.TextFormat()
+    choice = body.tool_choice
+    return {
+        "model": body.model,
+        "instructions": body.instructions,
+        "max_output_tokens": body.max_output_tokens,
+        "parallel_tool_calls": body.parallel_tool_calls,
+        "previous_response_id": body.previous_response_id,
+        "reasoning": {
+            "effort": body.reasoning.effort if body.reasoning else None,
+            "summary": body.reasoning.summary if body.reasoning else None,
+        },
+        "store": body.store,
+        "temperature": body.temperature,
+        "text": {"format": fmt.model_dump(by_alias=True, exclude_none=True)},
+        "tool_choice": choice.model_dump(exclude_none=True)
+        if isinstance(choice, schema.ToolChoice)
+        else choice or "auto",
+        "tools": [t.model_dump(exclude_none=True) for t in body.tools or ()],
+        "top_p": body.top_p,
+        "truncation": body.truncation or "disabled",
+        "user": body.user,
+        "metadata": body.metadata or {},
+        "prompt_cache_key": body.prompt_cache_key,
+        "service_tier": body.service_tier or "default",
+    }
+
+
+@router.post("/v1/responses")
+async def create_response(request: Request) -> Response:
+    body = await json_body(request, schema.ResponsesRequest)
+    backend, metrics, store = await get_backend(request), await get_metrics(request), _store(request)
+    seal: ReasoningSeal = request.app.state.reasoning_seal
+    earlier = _stored(store, body.previous_response_id).items if body.previous_response_id else ()
+    converted = convert.chat_request(body, seal, earlier)
+    check_model(backend, converted.request.model)
+    output = render.Output(
+        _head(body),
+        custom_tools=converted.custom_tools,
+        summary=converted.summary,
+        seal=seal.seal if converted.sealed_reasoning else None,
+        streaming=body.stream,
+    )
+    first, events = await prime(metrics.observe(backend.stream(converted.request), "responses", backend.name))
+    headers = served_by(first)
+    if converted.dropped_tools:
+        headers["x-glm-serve-dropped-tools"] = ",".join(converted.dropped_tools)
+        if converted.dropped_tools not in _warned:  # once per kind of client, not every turn
+            _warned.add(converted.dropped_tools)
+            log.info("tools this server cannot run were left out: %s", ", ".join(converted.dropped_tools))
+    items = (*earlier, *convert.input_items(body))
+    if body.stream:
+        frames = render.response_sse(events, output)
+        return EventStreamResponse(_then_store(frames, output, items, store if body.store else None), headers)
+    try:
+        whole = await until_disconnect(request, render.response(events, output))
+    except ClientGone:
+        return Response(status_code=499)
+    if body.store:
+        _keep(store, output, items)
+    return JSONResponse(whole, headers=headers)
+
+
+async def _then_store(
+    frames: AsyncIterator[bytes],
+    output: render.Output,
+    items: tuple[schema.Item, ...],
+    store: ResponseStore | None,
+) -> AsyncIterator[bytes]:
+    try:
+        async for frame in frames:
+            yield frame
+    finally:
+        if store is not None and output.response["status"] in ("completed", "incomplete"):
+            _keep(store, output, items)
+
+
+def _keep(store: ResponseStore, output: render.Output, items: tuple[schema.Item, ...]) -> None:
+    made = tuple(schema.item_adapter.validate_python(item) for item in output.items)
+    store.put(output.response, (*items, *made))
+
+
+@router.get("/v1/responses/{response_id}")
+async def get_response(request: Request, response_id: str) -> dict[str, Any]:
+    return _stored(_store(request), response_id, "response_id").response
+
+
+@router.delete("/v1/responses/{response_id}")
+async def delete_response(request: Request, response_id: str) -> dict[str, Any]:
+    if not _store(request).delete(response_id):
+        _stored(_store(request), response_id, "response_id")  # raises the 404
+    return {"id": response_id, "object": "response", "deleted": True}

@@ -1,0 +1,206 @@
+"""Pydantic models of the Responses requests we accept (fields and ranges only, no logic)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+
+
+class _Wire(BaseModel):
+    # Clients send fields we do not use (client_metadata, phase, annotations, …): ignore them.
+    model_config = ConfigDict(extra="ignore")
+
+
+# -- content parts ---------------------------------------------------------------------------------
+
+
+class TextPart(_Wire):
+    """input_text (user, system), output_text (assistant history), and summary/reasoning text."""
+
+    type: Literal["input_text", "output_text", "text", "summary_text", "reasoning_text"]
+    text: str = ""
+
+
+class RefusalPart(_Wire):
+    type: Literal["refusal"]
+    refusal: str = ""
+
+
+class ImagePart(_Wire):
+    type: Literal["input_image"]
+    image_url: str | None = None
+    file_id: str | None = None
+    detail: str | None = None
+
+
+class FilePart(_Wire):
+    type: Literal["input_file"]
+
+
+Part = Annotated[TextPart | RefusalPart | ImagePart | FilePart, Field(discriminator="type")]
+
+
+# -- input items -------------------------------------------------------------------------------------
+
+
+class MessageItem(_Wire):
+    """A message; `type` may be left out (the "easy" input message)."""
+
+    type: Literal["message"] = "message"
+    role: Literal["user", "assistant", "system", "developer"]
+    content: str | list[Part] = ""
+    id: str | None = None
+    status: str | None = None
+
+
+class ReasoningItem(_Wire):
+    type: Literal["reasoning"]
+    id: str | None = None
+    summary: list[TextPart] = Field(default_factory=list)
+    content: list[TextPart] | None = None
+    encrypted_content: str | None = None
+    status: str | None = None
+
+
+class FunctionCallItem(_Wire):
+    type: Literal["function_call"]
+    call_id: str
+    name: str
+    arguments: str = ""
+    id: str | None = None
+    status: str | None = None
+
+
+class CustomToolCallItem(_Wire):
+    type: Literal["custom_tool_call"]
+    call_id: str
+    name: str
+    input: str = ""
+    id: str | None = None
+    status: str | None = None
+
+
+class ToolOutputItem(_Wire):
+    """function_call_output and custom_tool_call_output: what a tool returned, text or content parts."""
+
+    type: Literal["function_call_output", "custom_tool_call_output"]
+    call_id: str
+    output: str | list[Part] = ""
+    id: str | None = None
+    status: str | None = None
+
+
+class ItemReference(_Wire):
+    type: Literal["item_reference"]
+    id: str
+
+
+class OtherItem(_Wire):
+    """An item this server neither produces nor needs (web_search_call, local_shell_call, …)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+
+
+_ITEM_TAGS = {
+    "message": "message",
+    "reasoning": "reasoning",
+    "function_call": "function_call",
+    "custom_tool_call": "custom_tool_call",
+    "function_call_output": "output",
+    "custom_tool_call_output": "output",
+    "item_reference": "item_reference",
+}
+
+
+def _item_tag(value: Any) -> str:
+    kind = value.get("type", "message") if isinstance(value, dict) else getattr(value, "type", "message")
+    return _ITEM_TAGS.get(kind, "other")
+
+
+Item = Annotated[
+    Annotated[MessageItem, Tag("message")]
+    | Annotated[ReasoningItem, Tag("reasoning")]
+    | Annotated[FunctionCallItem, Tag("function_call")]
+    | Annotated[CustomToolCallItem, Tag("custom_tool_call")]
+    | Annotated[ToolOutputItem, Tag("output")]
+    | Annotated[ItemReference, Tag("item_reference")]
+    | Annotated[OtherItem, Tag("other")],
+    Discriminator(_item_tag),
+]
+
+
+# -- tools and controls ----------------------------------------------------------------------------
+
+
+class Tool(_Wire):
+    """Any tool: `function` and `custom` are served, the rest (web_search, mcp, namespace…) left out."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    name: str | None = None
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+    format: dict[str, Any] | None = None  # a custom tool's input format (text, or a grammar)
+
+
+class AllowedTool(_Wire):
+    type: str
+    name: str | None = None
+
+
+class ToolChoice(_Wire):
+    """A named tool ({"type": "function"|"custom", "name"}), allowed_tools, or a built-in tool type."""
+
+    type: str
+    name: str | None = None
+    mode: Literal["auto", "required"] | None = None
+    tools: list[AllowedTool] | None = None
+
+
+class Reasoning(_Wire):
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+
+
+class TextFormat(_Wire):
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    name: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+    description: str | None = None
+
+
+class Text(_Wire):
+    format: TextFormat | None = None
+    verbosity: str | None = None
+
+
+class ResponsesRequest(_Wire):
+    model: str
+    input: str | list[Item] = ""
+    instructions: str | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["auto", "none", "required"] | ToolChoice | None = None
+    parallel_tool_calls: bool = True
+    reasoning: Reasoning | None = None
+    text: Text | None = None
+    max_output_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    stream: bool = False
+    store: bool = True
+    previous_response_id: str | None = None
+    include: list[str] | None = None
+    metadata: dict[str, str] | None = None
+    user: str | None = None
+    prompt_cache_key: str | None = None
+    truncation: Literal["auto", "disabled"] | None = None
+    service_tier: str | None = None
+    background: bool | None = None
+    seed: int | None = None  # not OpenAI's: vLLM's extra, for reproducible sampling
+
+
+item_adapter: TypeAdapter[Item] = TypeAdapter(Item)

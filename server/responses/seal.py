@@ -1,0 +1,48 @@
+"""ReasoningSeal: a reasoning item's text as `encrypted_content` that only this server can read back as true.
+
+GLM keeps earlier turns' thinking (interleaved thinking), but a stateless client such as Codex sends back
+only the opaque `encrypted_content` of its reasoning items. The text travels in it, compressed, with an
+HMAC under a server secret: an item whose signature does not verify was made or changed elsewhere and is
+dropped, so no client can put words into the model's past reasoning this way. The text is not hidden
+(it is also streamed to the client as reasoning_text); only its integrity is protected. Replicas behind
+one load balancer share a secret (`--responses-secret`); otherwise each process draws its own, and a
+restart makes earlier items unreadable, which only costs the model its earlier thinking.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import zlib
+
+_PREFIX = "glm1."
+_CONTEXT = b"glm-serve reasoning v1\n"  # keeps these signatures apart from any other use of the key
+
+
+class ReasoningSeal:
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("the reasoning secret must be at least 16 bytes")
+        self._key = secret
+
+    def seal(self, text: str) -> str:
+        payload = base64.urlsafe_b64encode(zlib.compress(text.encode(), 6)).decode()
+        return f"{_PREFIX}{payload}.{self._sign(payload)}"
+
+    def open(self, token: str) -> str | None:
+        """The sealed text, or None when `token` was not sealed by this key (or is damaged)."""
+        if not token.startswith(_PREFIX):
+            return None
+        payload, _, signature = token[len(_PREFIX) :].rpartition(".")
+        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+            return None
+        try:
+            return zlib.decompress(base64.urlsafe_b64decode(payload), bufsize=1 << 16).decode()
+        except (binascii.Error, zlib.error, UnicodeDecodeError, ValueError):
+            return None
+
+    def _sign(self, payload: str) -> str:
+        digest = hmac.new(self._key, _CONTEXT + payload.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
