@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serve import completion_tokens, raw_post, serve, stop
+from bench_client import completion_tokens, raw_post, serve, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable

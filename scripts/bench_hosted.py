@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serve import raw_post, serve, stop
+from bench_client import cpu_seconds, pct, raw_post, serve, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "0123456789abcdef0123456789abcdef.benchkey"
@@ -38,17 +38,6 @@ BODY = {"model": "glm-4.7", "messages": [{"role": "user", "content": "Say hello.
 
 def start(cmd: list[str], ready: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return serve(cmd, ready, env, headers={"Authorization": f"Bearer {KEY}"})
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def measure(n: int, proxy: str, pid: int) -> tuple[list[float], list[float], float, int]:

@@ -1,6 +1,7 @@
 """Serving speed: our server vs vLLM's OpenAI server vs the engine alone, same model and load, one run.
 
     .venv/bin/python scripts/bench_serve.py [--model models/tiny-glm] [--concurrency 1 32 64]
+        [--rounds 2] [--fake-pairs 400]
 
 Each request streams a chat completion of exactly 256 tokens (ignore_eos) with a tool defined and
 reasoning on, as coding assistants send them; vLLM's server runs with `--tool-call-parser glm47
@@ -8,6 +9,10 @@ reasoning on, as coding assistants send them; vLLM's server runs with `--tool-ca
 the same prompt and sampling, no HTTP. All three use the same engine settings (compiled, prefix caching).
 Prints output tok/s, TTFT p50/p99 and the ratios. The client reads raw SSE bytes so that its own CPU use,
 which shares this machine's cores with the servers, stays small and identical for both servers.
+
+The Responses leg: the same load as streamed `/v1/responses` on our server, in phases alternating with
+chat phases (`--rounds` of each), and on the fake backend `--fake-pairs` sequential requests alternating
+between the two routes: what a Responses request costs over a chat completion, per request.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -26,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_client import Exchange, completion_tokens, cpu_seconds, pct, raw_post, serve, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -80,67 +85,27 @@ def body(i: int) -> dict[str, Any]:
     }
 
 
-def _has_output(window: bytes) -> bool:
-    """A chunk with generated text: reasoning, a tool call, or non-empty content (not the role chunk)."""
-    return (
-        b'"reasoning' in window
-        or b'"tool_calls"' in window
-        or window.count(b'"content":"') > window.count(b'"content":""')
-    )
+def responses_body(i: int) -> dict[str, Any]:
+    """The same request in the Responses shape (flat tools, max_output_tokens)."""
+    chat = body(i)
+    return {
+        "model": chat["model"],
+        "input": chat["messages"][0]["content"],
+        "tools": [{"type": "function", **t["function"]} for t in TOOLS],
+        "max_output_tokens": OUT_TOKENS,
+        "ignore_eos": True,
+        "stream": True,
+        "store": False,
+    }
 
 
-@dataclass
-class Exchange:
-    raw: bytes  # the whole HTTP response
-    ttfb: float  # seconds to the first byte of the response
-    ttft: float  # seconds to the first chunk with generated text
-    total: float  # seconds to the end of the response
+WIRES = {"chat": ("/v1/chat/completions", body), "responses": ("/v1/responses", responses_body)}
 
 
-async def raw_post(
-    host: str, port: int, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> Exchange:
-    """One request over a raw socket, read to EOF (Connection: close).
-
-    A hand-written HTTP/1.1 exchange keeps the client's CPU use far below an HTTP library's, so that
-    it takes as little as possible from the servers under test, and the same from each.
-    """
-    payload = json.dumps(body).encode()
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{extra}"
-        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
-    ).encode()
-    start = time.perf_counter()
-    reader, writer = await asyncio.open_connection(host, port)
-    writer.write(head + payload)
-    ttft = ttfb = 0.0
-    parts: list[bytes] = []
-    tail = b""
-    while data := await reader.read(65536):
-        parts.append(data)
-        ttfb = ttfb or time.perf_counter() - start
-        if not ttft:
-            if _has_output(tail + data):
-                ttft = time.perf_counter() - start
-            tail = data[-32:]
-    total = time.perf_counter() - start
-    writer.close()
-    raw = b"".join(parts)
-    if not raw.startswith(b"HTTP/1.1 200"):
-        raise RuntimeError(raw[:300].decode(errors="replace"))
-    return Exchange(raw, ttfb, ttft, total)
-
-
-def completion_tokens(ex: Exchange) -> int:
-    """The completion token count of a streamed response's usage chunk, read from the raw bytes."""
-    at = ex.raw.rindex(b'"completion_tokens":') + len(b'"completion_tokens":')
-    return int(ex.raw[at:].split(b",", 1)[0].split(b"}", 1)[0])
-
-
-async def one_stream(host: str, port: int, i: int) -> tuple[float, int, float]:
+async def one_stream(host: str, port: int, i: int, wire: str = "chat") -> tuple[float, int, float]:
     """One benchmark request: time to the first generated text, the token count, time to first byte."""
-    ex = await raw_post(host, port, "/v1/chat/completions", body(i))
+    path, make = WIRES[wire]
+    ex = await raw_post(host, port, path, make(i))
     return ex.ttft, completion_tokens(ex), ex.ttfb
 
 
@@ -167,9 +132,9 @@ async def drive(one: Callable[[int], Awaitable[tuple[float, int, float]]], concu
     )
 
 
-async def http_load(base: str, concurrency: int) -> Result:
+async def http_load(base: str, concurrency: int, wire: str = "chat") -> Result:
     host, port = base.split("//")[1].split(":")
-    return await drive(lambda i: one_stream(host, int(port), i), concurrency)
+    return await drive(lambda i: one_stream(host, int(port), i, wire), concurrency)
 
 
 def engine_alone(model: Path, levels: list[int]) -> dict[int, Result]:
@@ -209,34 +174,6 @@ def engine_alone(model: Path, levels: list[int]) -> dict[int, Result]:
     return asyncio.run(run())
 
 
-def serve(
-    cmd: list[str], ready: str, env: dict[str, str], headers: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """Start a server in its own process group; return once `ready` answers below 500."""
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {' '.join(cmd)}")
-        try:
-            if httpx.get(ready, headers=headers, timeout=2).status_code < 500:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(1)
-    raise RuntimeError("server did not start")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def phase(args: list[str]) -> dict[int, Result]:
     """Run one measurement in a fresh process (nothing left over from the previous one)."""
     out = subprocess.run([PY, __file__, *args], check=True, capture_output=True, text=True).stdout
@@ -255,16 +192,51 @@ def dump(results: dict[int, Result]) -> None:
     )
 
 
-def measure_server(name: str, cmd: list[str], port: int, levels: list[int]) -> dict[int, Result]:
+def measure_server(
+    name: str,
+    cmd: list[str],
+    port: int,
+    levels: list[int],
+    wires: tuple[str, ...] = ("chat",),
+    rounds: int = 1,
+) -> dict[str, list[dict[int, Result]]]:
+    """Load phases on one server process; with several wires, their phases alternate `rounds` times."""
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}
     proc = serve(cmd, f"http://127.0.0.1:{port}/health", env)
+    results: dict[str, list[dict[int, Result]]] = {w: [] for w in wires}
     try:
-        return phase(
-            ["--phase", "load", "--url", f"http://127.0.0.1:{port}", "--concurrency", *map(str, levels)]
-        )
+        for _ in range(rounds):
+            for wire in wires:
+                load = ["--phase", "load", "--url", f"http://127.0.0.1:{port}", "--wire", wire]
+                results[wire].append(phase([*load, "--concurrency", *map(str, levels)]))
+        return results
     finally:
         stop(proc)
         print(f"  measured {name}", file=sys.stderr)
+
+
+def fake_pairs(pairs: int) -> tuple[list[Exchange], list[Exchange], float, float]:
+    """The fake backend, sequential requests alternating chat / Responses; each route's CPU per request."""
+    cmd = [PY, "-m", "server", "serve", "--backend", "fake", "--port", "8303", "--log-level", "warning"]
+    proc = serve(cmd, "http://127.0.0.1:8303/health", dict(os.environ))
+
+    async def run() -> tuple[list[Exchange], list[Exchange], float, float]:
+        got: dict[str, list[Exchange]] = {"chat": [], "responses": []}
+        cpu = dict.fromkeys(got, 0.0)
+        for i in range(pairs + 50):  # the first 50 pairs warm up
+            for wire in got:
+                path, make = WIRES[wire]
+                before = cpu_seconds(proc.pid)
+                ex = await raw_post("127.0.0.1", 8303, path, {**make(i), "model": "glm"})
+                if i >= 50:
+                    got[wire].append(ex)
+                    cpu[wire] += cpu_seconds(proc.pid) - before
+        return got["chat"], got["responses"], cpu["chat"] / pairs, cpu["responses"] / pairs
+
+    try:
+        return asyncio.run(run())
+    finally:
+        stop(proc)
 
 
 def interleaved(
@@ -304,8 +276,11 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "tiny-glm")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 32, 64])
     ap.add_argument("--ttft-pairs", type=int, default=40, help="interleaved concurrency-1 TTFT requests")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating chat/Responses phases on our server")
+    ap.add_argument("--fake-pairs", type=int, default=400, help="chat/Responses request pairs, fake backend")
     ap.add_argument("--phase", choices=["engine", "load"], help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
+    ap.add_argument("--wire", choices=list(WIRES), default="chat", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase == "engine":
         dump(engine_alone(args.model, args.concurrency))
@@ -313,61 +288,28 @@ def main() -> None:
     if args.phase == "load":
         # The client gets the core vLLM leaves to the API process, away from the engine's core.
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
-        dump({c: asyncio.run(http_load(args.url, c)) for c in args.concurrency})
+        dump({c: asyncio.run(http_load(args.url, c, args.wire)) for c in args.concurrency})
         return
     if not (args.model / "config.json").exists():
         subprocess.run([PY, str(ROOT / "scripts" / "make_tiny_glm.py"), str(args.model)], check=True)
     os.environ["VLLM_CPU_KVCACHE_SPACE"] = "2"
     levels = args.concurrency
-    engine_args = [
-        "--max-model-len",
-        str(ENGINE["max_model_len"]),
-        "--gpu-memory-utilization",
-        str(ENGINE["gpu_memory_utilization"]),
-    ]
-    ours_cmd = [
-        PY,
-        "-m",
-        "server",
-        "serve",
-        "--model",
-        str(args.model),
-        "--backend",
-        "local",
-        "--served-model-name",
-        "glm-bench",
-        "--port",
-        "8301",
-        "--log-level",
-        "warning",
-        *engine_args,
-    ]
-    vllm_cmd = [
-        PY,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(args.model),
-        "--served-model-name",
-        "glm-bench",
-        "--port",
-        "8302",
-        "--tool-call-parser",
-        "glm47",
-        "--reasoning-parser",
-        "glm45",
-        "--enable-auto-tool-choice",
-        "--uvicorn-log-level",
-        "warning",
-        *engine_args,
-    ]
+    engine_args = ["--max-model-len", str(ENGINE["max_model_len"])]
+    engine_args += ["--gpu-memory-utilization", str(ENGINE["gpu_memory_utilization"])]
+    ours_cmd = [PY, "-m", "server", "serve", "--model", str(args.model), "--backend", "local"]
+    ours_cmd += ["--served-model-name", "glm-bench", "--port", "8301", "--log-level", "warning", *engine_args]
+    vllm_cmd = [PY, "-m", "vllm.entrypoints.openai.api_server", "--model", str(args.model)]
+    vllm_cmd += ["--served-model-name", "glm-bench", "--port", "8302", "--tool-call-parser", "glm47"]
+    vllm_cmd += ["--reasoning-parser", "glm45", "--enable-auto-tool-choice", "--uvicorn-log-level", "warning"]
+    vllm_cmd += engine_args
 
     results = {
         "engine": phase(["--phase", "engine", "--model", str(args.model), "--concurrency", *map(str, levels)])
     }
     print("  measured engine alone", file=sys.stderr)
-    results["ours"] = measure_server("glm-serve", ours_cmd, 8301, levels)
-    results["vllm"] = measure_server("vLLM server", vllm_cmd, 8302, levels)
+    ours = measure_server("glm-serve", ours_cmd, 8301, levels, ("chat", "responses"), args.rounds)
+    results["ours"], results["ours_responses"] = ours["chat"][0], ours["responses"][0]
+    results["vllm"] = measure_server("vLLM server", vllm_cmd, 8302, levels)["chat"][0]
 
     print(
         f"\n{OUT_TOKENS} output tokens per request, ignore_eos, tools + reasoning on; model {args.model.name}"
@@ -383,6 +325,24 @@ def main() -> None:
             f"{c:>4} | {e.tok_s:>12.0f} | {o.tok_s:>10.0f} {o.ttft(0.5):>7.0f}/{o.ttft(0.99):<8.0f} | "
             f"{v.tok_s:>10.0f} {v.ttft(0.5):>7.0f}/{v.ttft(0.99):<8.0f} | {o.tok_s / v.tok_s:>8.2f}x "
             f"{o.tok_s / e.tok_s:>10.2f}x {v.tok_s / e.tok_s:>10.2f}x"
+        )
+    print("Responses leg, same server and load (phases alternate with chat):")
+    for r in range(args.rounds):
+        for c in levels:
+            chat, resp = ours["chat"][r][c], ours["responses"][r][c]
+            print(
+                f"  round {r + 1} conc {c:>3}: chat {chat.tok_s:>6.0f} tok/s, responses {resp.tok_s:>6.0f} "
+                f"tok/s ({resp.tok_s / chat.tok_s:.3f}x); TTFT p50 {chat.ttft(0.5):.0f} / "
+                f"{resp.ttft(0.5):.0f} ms"
+            )
+    if args.fake_pairs:
+        chat_x, resp_x, chat_cpu, resp_cpu = fake_pairs(args.fake_pairs)
+        added = [(b.total - a.total) * 1e3 for a, b in zip(chat_x, resp_x, strict=True)]
+        p50 = {k: pct([x.total for x in xs], 0.5) * 1e3 for k, xs in (("chat", chat_x), ("resp", resp_x))}
+        print(
+            f"fake backend, {args.fake_pairs} sequential pairs: p50 chat {p50['chat']:.2f} ms, responses "
+            f"{p50['resp']:.2f} ms; Responses adds p50 {pct(added, 0.5):.3f} ms per request; server CPU "
+            f"per request chat {chat_cpu * 1e3:.2f} ms, responses {resp_cpu * 1e3:.2f} ms"
         )
     if args.ttft_pairs:
         ours_x, vllm_x = interleaved(ours_cmd, vllm_cmd, args.ttft_pairs)

@@ -79,6 +79,11 @@ def chat_request(
             temperature=body.temperature,
             top_p=body.top_p,
             seed=body.seed,
+            top_k=body.top_k,
+            min_p=body.min_p,
+            repetition_penalty=body.repetition_penalty,
+            min_tokens=body.min_tokens,
+            ignore_eos=body.ignore_eos,
         ),
         thinking=_thinking(body.reasoning),
     )

@@ -200,7 +200,13 @@ class ResponsesRequest(_Wire):
     truncation: Literal["auto", "disabled"] | None = None
     service_tier: str | None = None
     background: bool | None = None
-    seed: int | None = None  # not OpenAI's: vLLM's extra, for reproducible sampling
+    # Not OpenAI's: vLLM's sampling extras, accepted as on the chat route.
+    seed: int | None = None
+    top_k: int | None = Field(None, ge=-1)
+    min_p: float | None = Field(None, ge=0, le=1)
+    repetition_penalty: float | None = Field(None, gt=0)
+    min_tokens: int | None = Field(None, ge=0)
+    ignore_eos: bool = False
 
 
 item_adapter: TypeAdapter[Item] = TypeAdapter(Item)

@@ -94,8 +94,12 @@ def _example(schema: Any, key: str = "") -> Any:
 
 
 def _tool_args(tool: dict[str, Any]) -> dict[str, Any]:
+    """Arguments for a call: the required ones (all of them when the schema names none), as a model
+    would leave optional knobs unset."""
     params = tool.get("function", {}).get("parameters") or {}
-    return {k: _example(v, k) for k, v in (params.get("properties") or {}).items()}
+    properties = params.get("properties") or {}
+    required = params.get("required") or list(properties)
+    return {k: _example(v, k) for k, v in properties.items() if k in required}
 
 
 def _validate(body: dict[str, Any]) -> JSONResponse | None:
