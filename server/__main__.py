@@ -35,6 +35,30 @@ def parser() -> argparse.ArgumentParser:
         "slow_first_byte, drop_mid_stream, content_filter, network_error; NAME:N fails N times",
     )
     mock.add_argument("--slow-seconds", type=float, default=2.0, help="delay of slow_first_byte")
+    mock.add_argument("--ttft-ms", type=float, default=0.0, help="mean wait before the first chunk")
+    mock.add_argument("--itl-ms", type=float, default=0.0, help="mean wait between chunks")
+    mock.add_argument(
+        "--latency-spread", type=float, default=0.3, help="standard deviation / mean of the waits"
+    )
+    mock.add_argument(
+        "--tool-error-rate",
+        type=float,
+        default=0.2,
+        help="share of bench tools-workload requests answered wrong",
+    )
+    mock.add_argument(
+        "--answer-tokens", type=int, help="answer this many tokens of text (default: one sentence)"
+    )
+    mock.add_argument("--seed", type=int, help="seed of the waits")
+    from .bench.command import add_arguments as bench_arguments
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure this box against the hosted API (or any OpenAI-compatible server), side by side",
+        description="Latency, throughput, tool-call quality and cost of each --target, under the same load; "
+        "writes result.json, report.md and PNG figures.",
+    )
+    bench_arguments(bench)
     return top
 
 
@@ -45,16 +69,45 @@ def main(argv: Sequence[str] | None = None) -> None:
         serve(args)
     elif command == "mock-hosted":
         mock_hosted(**args)
+    elif command == "bench":
+        from .bench.command import main as bench
+
+        sys.exit(bench(argparse.Namespace(**args)))
 
 
-def mock_hosted(host: str, port: int, api_key: str, scenario: str, slow_seconds: float) -> None:
+def mock_hosted(
+    host: str,
+    port: int,
+    api_key: str,
+    scenario: str,
+    slow_seconds: float,
+    ttft_ms: float,
+    itl_ms: float,
+    latency_spread: float,
+    tool_error_rate: float,
+    answer_tokens: int | None,
+    seed: int | None,
+) -> None:
     import uvicorn
 
     from .standin.hosted import SCENARIOS, create_standin
+    from .standin.latency import Latency
 
     if scenario.partition(":")[0] not in SCENARIOS:
         sys.exit(f"glm-serve: unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
-    uvicorn.run(create_standin(api_key, scenario, slow_seconds), host=host, port=port, log_level="info")
+    try:
+        latency = Latency(ttft_ms, itl_ms, latency_spread, seed)
+    except ValueError as exc:
+        sys.exit(f"glm-serve: {exc}")
+    app = create_standin(
+        api_key,
+        scenario,
+        slow_seconds,
+        latency=latency,
+        tool_error_rate=tool_error_rate,
+        answer_tokens=answer_tokens,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def serve(flags: dict[str, object]) -> None:

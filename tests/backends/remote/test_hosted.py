@@ -19,7 +19,8 @@ from server.backends.remote.hosted import HostedBackend
 from server.backends.remote.hosted_api import error_from, hosted_model
 from server.core.errors import ContextTooLong, InvalidRequest, ModelNotFound, RateLimited, UpstreamError
 from server.settings import Settings
-from server.standin.hosted import CONTENT, REASONING, create_standin
+from server.standin.hosted import create_standin
+from server.standin.reply import CONTENT, REASONING
 
 from ...conftest import live_server
 
