@@ -4,7 +4,7 @@
                     ▲                                                    ▲
                server.http ◀─ server.{openai, anthropic, responses} ◀─ server.app, server.__main__
                     ▲
-               server.standin
+               server.standin                    server.bench (a client: imports none of the above)
 
 A floor never imports a floor above it, and rooms on one floor never import each other: the two backend
 wings, the wire formats.
@@ -64,7 +64,23 @@ RULES = [
         )
         for wire in WIRES
     ),
-    ("server.standin", _never(("server.backends", *WIRES, "server.app"), "a stand-in")),
+    ("server.standin", _never(("server.backends", *WIRES, "server.bench", "server.app"), "a stand-in")),
+    # The bench is a client of any OpenAI-compatible server: it shares no code with the one it measures.
+    (
+        "server.bench",
+        _never(
+            (
+                "server.core",
+                "server.backends",
+                "server.http",
+                *WIRES,
+                "server.standin",
+                "server.app",
+                "server.settings",
+            ),
+            "the bench (a client)",
+        ),
+    ),
 ]
 
 

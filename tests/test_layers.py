@@ -37,6 +37,8 @@ def test_layers_import_only_downward() -> None:
         ("server.anthropic.render", "server.http.sse"),
         ("server.standin.hosted", "server.http.sse"),
         ("server.app", "server.openai.routes"),
+        ("server.bench.command", "server.bench.runner"),
+        ("server.bench.client", "aiohttp"),
     ],
 )
 def test_downward_imports_pass(module: str, name: str) -> None:
@@ -62,6 +64,8 @@ def test_downward_imports_pass(module: str, name: str) -> None:
         ("server.openai.routes", "server.backends.fake"),
         ("server.standin.hosted", "server.backends.remote.hosted_api"),
         ("server.settings", "server.app"),
+        ("server.bench.client", "server.core.events"),
+        ("server.standin.reply", "server.bench.scoring"),
     ],
 )
 def test_upward_and_sideways_imports_are_caught(module: str, name: str) -> None:
