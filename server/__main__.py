@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def parser() -> argparse.ArgumentParser:
@@ -59,6 +60,18 @@ def parser() -> argparse.ArgumentParser:
         "writes result.json, report.md and PNG figures.",
     )
     bench_arguments(bench)
+    download = commands.add_parser(
+        "download",
+        help="fetch weights for an air-gapped box, with a manifest of sizes and sha256 sums",
+        description="Resumable; run it again after an interruption. Writes glm-serve-manifest.json.",
+    )
+    download.add_argument(
+        "source", metavar="PRESET_OR_REPO", help="a preset name from configs/, or a hub repo id"
+    )
+    download.add_argument("--to", type=Path, required=True, help="the directory to fill")
+    download.add_argument("--revision", help="a branch, tag or commit (default: the repo's main)")
+    verify = commands.add_parser("verify", help="check a copied weights directory against its manifest")
+    verify.add_argument("directory", type=Path)
     return top
 
 
@@ -69,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         serve(args)
     elif command == "mock-hosted":
         mock_hosted(**args)
+    elif command == "download":
+        fetch(**args)
+    elif command == "verify":
+        check(**args)
     elif command == "bench":
         from .bench.command import main as bench
 
@@ -110,10 +127,38 @@ def mock_hosted(
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
-def serve(flags: dict[str, object]) -> None:
-    import uvicorn
+def fetch(source: str, to: Path, revision: str | None) -> None:
+    from .backends.local import manifest
+    from .settings import SettingsError, load_settings, preset_path
 
-    from .app import create_app
+    repo = source
+    if preset_path(source) is not None:
+        try:
+            repo = str(load_settings({"model": source}, environ={}).model)
+        except SettingsError as exc:
+            sys.exit(f"glm-serve: {exc}")
+    try:
+        written = manifest.download(repo, to, revision)
+    except Exception as exc:  # the hub's errors: unknown repo, no network, no token for a gated repo
+        sys.exit(f"glm-serve: cannot download {repo}: {type(exc).__name__}: {exc}")
+    print(f"{repo} is in {to}; manifest: {written}")
+
+
+def check(directory: Path) -> None:
+    from .backends.local import manifest
+
+    try:
+        problems = manifest.verify(directory)
+    except ValueError as exc:
+        sys.exit(f"glm-serve: {exc}")
+    for problem in problems:
+        print(problem)
+    if problems:
+        sys.exit(f"glm-serve: {directory} does not match its manifest ({len(problems)} problems)")
+    print(f"{directory}: every file matches its manifest")
+
+
+def serve(flags: dict[str, object]) -> None:
     from .settings import SettingsError, load_settings
 
     try:
@@ -123,17 +168,30 @@ def serve(flags: dict[str, object]) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.offline_mode:
+        from . import offline
+
+        offline.apply()  # before the app imports vLLM or transformers: they read the switches once
+    import uvicorn
+
+    from .app import create_app
+
     try:
         app = create_app(settings)
-    except ValueError as exc:  # a backend refusing its configuration (no --upstream-url, a socks proxy…)
+    except ValueError as exc:  # a backend refusing its configuration (no --upstream-url, missing weights…)
         sys.exit(f"glm-serve: {exc}")
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
     )
+    server = uvicorn.Server(config)
+    app.state.stop = lambda: setattr(server, "should_exit", True)
+    server.run()
+    if (failure := getattr(app.state, "start_error", None)) is not None:
+        sys.exit(f"glm-serve: the engine failed to start: {type(failure).__name__}: {failure}")
 
 
 if __name__ == "__main__":

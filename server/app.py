@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Loading the engine takes a while: start it in the background so that /health can say 503
         # meanwhile. AsyncLLM's constructor blocks, hence the worker thread.
-        loading = asyncio.create_task(_start(backend))
+        loading = asyncio.create_task(_start(app, backend))
         app.state.loading = loading
         try:
             yield
@@ -86,8 +86,18 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     return app
 
 
-async def _start(backend: Backend) -> None:
-    await backend.start()
+async def _start(app: FastAPI, backend: Backend) -> None:
+    try:
+        await backend.start()
+    except Exception as exc:
+        app.state.start_error = exc
+        stop = getattr(app.state, "stop", None)
+        if stop is not None:
+            # A server whose engine cannot start serves nothing: stop, so that the command exits with
+            # the reason (and a supervisor restarts or alerts) instead of answering 503 forever.
+            log.error("the engine failed to start; stopping: %s", exc)
+            stop()
+        return
     # Everything loaded so far (torch, transformers, vLLM, the model config) lives as long as the
     # process. Freezing it keeps the garbage collector's full passes, which would walk all of it, from
     # pausing requests: they stalled first bytes by ~0.7 s on the CPU benchmark (vLLM's engine core

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     )
     vllm_args: dict[str, Any] = Field(default_factory=dict, description="more AsyncEngineArgs, as JSON")
     demo: bool = Field(False, description="the tiny random-weight model: announced as a plumbing demo")
+    offline: bool | None = Field(
+        None,
+        description="never reach the network: no hub downloads, no usage statistics, no hosted API "
+        "(default: on when --model is a local directory)",
+    )
     hosted_base_url: str | None = Field(
         None, description="hosted API base (default: BIGMODEL_BASE_URL, else open.bigmodel.cn/api/paas/v4)"
     )
@@ -108,6 +113,13 @@ class Settings(BaseSettings):
 
     def served_name(self) -> str:
         return self.served_model_name or (Path(self.model).name if self.model else "glm")
+
+    @property
+    def offline_mode(self) -> bool:
+        """--offline as given, else on exactly when the weights are a directory on this disk."""
+        if self.offline is not None:
+            return self.offline
+        return bool(self.model) and Path(str(self.model)).is_dir()
 
 
 class _YamlSource(PydanticBaseSettingsSource):

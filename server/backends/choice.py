@@ -1,8 +1,12 @@
 """Which backend serves: the settings' --backend (and --fallback) turned into a Backend, with the reason why.
 
     auto ─▶ a CUDA GPU and a local weights directory ─▶ local
-         ─▶ else a hosted API key in the environment ─▶ hosted
+         ─▶ else a hosted API key in the environment ─▶ hosted   (never in offline mode)
+         ─▶ else, offline with a local weights directory ─▶ local, on whatever this box has
          ─▶ else the tiny random-weight demo model on CPU ─▶ local (announced as a demo)
+
+Offline (--offline, or --model a local directory) the hosted API is never chosen, not by auto and not as
+a fallback, and asking for it explicitly is an error.
 
 Backends are imported only when chosen: the hosted and fake backends never load vLLM or torch.
 """
@@ -21,6 +25,14 @@ log = logging.getLogger("glm_serve")
 
 def choose_backend(settings: Settings) -> tuple[Backend, Settings, str]:
     """The backend the settings ask for (wrapped in a fallback pair if asked), its settings, and why."""
+    if settings.offline_mode and "hosted" in (
+        settings.backend,
+        settings.fallback_backend if settings.fallback != "none" else "",
+    ):
+        raise ValueError(
+            "offline mode never uses the hosted API: choose --backend local (or upstream, a server on "
+            "your own network), or --no-offline"
+        )
     primary, settings, reason = _one_backend(settings, settings.backend)
     if settings.fallback == "none":
         return primary, settings, reason
@@ -54,6 +66,13 @@ def _one_backend(settings: Settings, kind: str) -> tuple[Backend, Settings, str]
         from .local.engine import LocalBackend
 
         return LocalBackend(settings), settings, f"a CUDA GPU and local weights in {settings.model}"
+    if settings.offline_mode:
+        if settings.model and _is_weights_dir(settings.model):
+            from .local.engine import LocalBackend
+
+            log.warning("offline without a usable GPU: serving %s on what this machine has", settings.model)
+            return LocalBackend(settings), settings, f"offline, local weights in {settings.model}"
+        return _tiny_demo(settings)
     from .remote.hosted import HostedBackend, api_key
 
     if api_key():

@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-tokens", type=int, help="override every request's max_tokens")
     add("--ignore-eos", action="store_true", help="ask for exactly max_tokens (vLLM and glm-serve only)")
     add("--slo", help="goodput limits in ms, e.g. ttft=2000,tpot=100")
-    add("--pricing", type=Path, help="hosted price table (default configs/pricing.yaml)")
+    add("--pricing", type=Path, help="hosted price table (default configs/bench/pricing.yaml)")
     add("--gpu-hour-cost", type=float, help="what the local box costs an hour, for its cost per 1M tokens")
     add(
         "--out",

@@ -18,7 +18,7 @@ import yaml
 
 from .targets import BenchError
 
-PRICING = Path(__file__).resolve().parents[2] / "configs" / "pricing.yaml"
+PRICING = Path(__file__).resolve().parents[2] / "configs" / "bench" / "pricing.yaml"
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,8 @@ def test_failover_while_loading_then_local_then_spillover(monkeypatch: pytest.Mo
                 "fallback_backend": "hosted",
                 "spillover_queue_depth": 1,
                 "hosted_base_url": hosted + "/api/paas/v4",
+                # Local weights mean offline unless told otherwise; a hosted fallback needs the network.
+                "offline": False,
             }
         )
         app = create_app(settings)

@@ -10,6 +10,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parsers import Generation, GlmParser, TextDelta, ToolCallEnd
@@ -28,6 +29,7 @@ from ...core.events import (
 )
 from ...core.request import ChatRequest, CompletionRequest, Sampling
 from ...settings import Settings
+from . import weights
 from .constraint import structural_tag
 from .prompt import PromptRenderer
 
@@ -89,8 +91,21 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, settings: Settings) -> None:
+        """Checks what can be checked before loading: the weights directory holds every file the engine
+        will need, and vLLM takes the engine arguments (ValueError naming the problem otherwise)."""
         if not settings.model:
             raise ValueError("the local backend needs --model (a weights directory or a preset name)")
+        if Path(settings.model).is_dir():
+            weights.check(Path(settings.model), settings.speculative_config)
+        elif settings.offline_mode:
+            raise ValueError(
+                f"offline, and {settings.model!r} is not a weights directory on this machine: the hub may "
+                "not be asked (fetch the weights with `glm-serve download` where there is a network)"
+            )
+        try:
+            self._args = engine_args(settings)
+        except Exception as exc:  # unknown vllm_args keys, values vLLM refuses, a model it cannot find
+            raise ValueError(f"vLLM refuses these engine arguments: {type(exc).__name__}: {exc}") from exc
         self._settings = settings
         self._engine: AsyncLLM | None = None
         self._renderer: PromptRenderer | None = None
@@ -108,7 +123,7 @@ class LocalBackend:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         try:
-            engine = AsyncLLM.from_engine_args(engine_args(self._settings))
+            engine = AsyncLLM.from_engine_args(self._args)
         except Exception as exc:
             self._load_error = exc
             log.exception("the engine failed to start")
