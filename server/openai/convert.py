@@ -27,7 +27,8 @@ def chat_request(body: schema.ChatCompletionRequest) -> ChatRequest:
         Tool(
             t.function.name,
             t.function.description or "",
-            t.function.parameters or {"type": "object"},
+            # No parameters is OpenAI's "takes nothing": an empty parameter list, not any arguments.
+            t.function.parameters or {"type": "object", "properties": {}},
             strict=bool(t.function.strict),
         )
         for t in body.tools or ()

@@ -189,6 +189,33 @@ def test_named_tool_is_called_exactly_once_on_both_endpoints(base: str) -> None:
     run_all(check, range(20))
 
 
+def test_a_tool_that_takes_nothing_gets_no_arguments(base: str) -> None:
+    """A random model once wrote 200-character invented keys into a parameterless call until max_tokens."""
+    now = {
+        "type": "function",
+        "function": {
+            "name": "get_time",
+            "parameters": {"type": "object", "properties": {}, "additionalProperties": False},
+        },
+    }
+    bare = {"type": "function", "function": {"name": "get_date"}}  # no parameters at all: the same
+
+    async def check(seed: int) -> None:
+        async with openai_client(base) as client:
+            for tool, name in ((now, "get_time"), (bare, "get_date")):
+                choice = {"type": "function", "function": {"name": name}}
+                finish, calls = await openai_calls(
+                    client, seed % 2 == 1, tools=[tool], tool_choice=choice, seed=seed, extra_body=NO_THINKING
+                )
+                assert finish == "tool_calls" and calls == [(name, {})]
+                finish, calls = await openai_calls(
+                    client, False, tools=[tool], tool_choice="required", seed=seed, extra_body=NO_THINKING
+                )
+                assert calls and all(c == (name, {}) for c in calls)
+
+    run_all(check, range(10))
+
+
 def test_parallel_tool_calls_false_gives_one_call(base: str) -> None:
     async def check(seed: int) -> None:
         async with openai_client(base) as client:

@@ -27,12 +27,16 @@ VALUE_WHITESPACE = 4
 def call_format(name: str, parameters: Mapping[str, Any], strict: bool) -> Format:
     """`<tool_call>NAME` then the arguments then `</tool_call>`.
 
-    Strict: the schema's properties in their declared order, required ones present, nothing else.
-    Otherwise (or with no properties declared): any well-formed keys and values.
+    A tool that takes nothing (`"properties": {}`, no additionalProperties): no arguments at all, or a
+    weak model writes invented keys until max_tokens. Strict: the schema's properties in their declared
+    order, required ones present, nothing else. Otherwise (or with no properties declared): any
+    well-formed keys and values.
     """
     properties = parameters.get("properties")
-    if not strict or not isinstance(properties, Mapping) or not properties:
-        content: Format = {
+    if isinstance(properties, Mapping) and not properties and not parameters.get("additionalProperties"):
+        content: Format = NEWLINE
+    elif not strict or not isinstance(properties, Mapping) or not properties:
+        content = {
             "type": "json_schema",
             "json_schema": {"type": "object"},
             "style": "glm_xml",

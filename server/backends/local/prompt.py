@@ -36,8 +36,10 @@ class Prompt:
 
     @property
     def starts_in_reasoning(self) -> bool:
-        """Output begins as reasoning."""
-        return self.reasoning == "open"
+        """Output begins as reasoning: the prompt opened <think> (GLM-4.7+), or thinking is on and the
+        model opens it itself (GLM-4.5/4.6). A `</think>` only ever closes reasoning, so GLM-4.5 text
+        before a `</think>` it wrote without the `<think>` is reasoning too (vLLM parses it so)."""
+        return self.reasoning != "closed"
 
 
 def template_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:

@@ -129,7 +129,9 @@ class UpstreamBackend:
                         yield ReasoningDelta(reasoning)
                     if content := delta.get("content"):
                         if parser is None:
-                            opened = thinking and not split_upstream and self._generation == "glm47"
+                            # As for local weights (Prompt.starts_in_reasoning): with thinking on,
+                            # output is reasoning until </think>, whichever layout wrote the <think>.
+                            opened = thinking and not split_upstream
                             parser = GlmParser(self._generation, tools, starts_in_reasoning=opened)
                         for event in parser.feed(content):
                             called = called or isinstance(event, ToolCallEnd)

@@ -54,6 +54,21 @@ def chat(choice: ToolChoice = "auto", **kwargs: Any) -> ChatRequest:
     return ChatRequest("m", USER, kwargs.pop("tools", (WEATHER, SEARCH)), choice, **kwargs)
 
 
+NOW = Tool("get_time", "", {"type": "object", "properties": {}, "additionalProperties": False})
+
+
+@pytest.mark.parametrize("choice", ["required", NamedTool("get_time")])
+@pytest.mark.parametrize("generation", ["glm45", "glm47"])
+def test_a_tool_that_takes_nothing_is_called_with_nothing(choice: ToolChoice, generation: Generation) -> None:
+    req = chat(choice, tools=(NOW,))
+    assert accepts(req, "<tool_call>get_time</tool_call>", generation)
+    assert accepts(req, "<tool_call>get_time\n</tool_call>", generation)
+    invented = "<tool_call>get_time<arg_key>zone</arg_key><arg_value>UTC</arg_value></tool_call>"
+    assert not accepts(req, invented, generation)
+    message = parse("<tool_call>get_time</tool_call>", generation, [NOW.as_openai()])
+    assert message.tool_calls[0].arguments == "{}"
+
+
 def test_no_constraint_unless_the_request_asks_for_one() -> None:
     assert structural_tag(chat(), "glm47", "open") is None
     assert structural_tag(chat("none"), "glm47", "open") is None
