@@ -124,11 +124,17 @@ def _add_service_routes(app: FastAPI, authed: list[Any]) -> None:
         return Response(m.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+# Errors that the same request will meet again. Claude Code (and the Stainless-made SDKs) retry a 401 for
+# minutes before telling the user the key is wrong, unless the response says not to.
+FINAL_STATUSES = frozenset({400, 401, 403, 404, 413, 422})
+
+
 def error_response(request: Request, exc: ServerError) -> JSONResponse:
     """The error in the wire format of the route that failed: Anthropic's under /v1/messages."""
+    headers = {"x-should-retry": "false"} if exc.status in FINAL_STATUSES else None
     if request.url.path.startswith("/v1/messages"):
-        return JSONResponse(anthropic_render.error_body(exc), status_code=exc.status)
-    return JSONResponse(openai_render.error_body(exc), status_code=exc.status)
+        return JSONResponse(anthropic_render.error_body(exc), status_code=exc.status, headers=headers)
+    return JSONResponse(openai_render.error_body(exc), status_code=exc.status, headers=headers)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

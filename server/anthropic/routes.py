@@ -22,7 +22,7 @@ router = APIRouter()
 def _resolve_model(backend: Backend, req: ChatRequest) -> ChatRequest:
     """Claude Code asks for Claude model names (its main and its small fast model) unless told
     otherwise: on a one-model server those mean the model served here."""
-    if req.model.startswith("claude-") and req.model not in backend.model_ids():
+    if req.model.startswith("claude-") and not backend.serves(req.model):
         return dataclasses.replace(req, model=backend.model_ids()[0])
     check_model(backend, req.model)
     return req

@@ -67,6 +67,9 @@ class FakeBackend:
     def model_ids(self) -> list[str]:
         return [self._model]
 
+    def serves(self, model: str) -> bool:
+        return model in self.model_ids()
+
     def context_length(self) -> int | None:
         return self._context
 

@@ -42,6 +42,9 @@ class FallbackBackend:
     def model_ids(self) -> list[str]:
         return list(dict.fromkeys(self.primary.model_ids() + self.secondary.model_ids()))
 
+    def serves(self, model: str) -> bool:
+        return self.primary.serves(model) or self.secondary.serves(model)
+
     def context_length(self) -> int | None:
         return self.primary.context_length() or self.secondary.context_length()
 
@@ -71,7 +74,7 @@ class FallbackBackend:
             log.info(
                 "primary has %d requests in flight: spilling over to %s", self.in_flight, self.secondary.name
             )
-        elif (await self.primary.health()).ready and self._knows(self.primary, req):
+        elif (await self.primary.health()).ready and self.primary.serves(req.model):
             events = await self._first_of(self.primary, req)
         if events is None:
             events = self.secondary.stream(req)
@@ -84,10 +87,6 @@ class FallbackBackend:
                 yield event
         finally:
             self.in_flight -= 1
-
-    @staticmethod
-    def _knows(backend: Backend, req: ChatRequest | CompletionRequest) -> bool:
-        return req.model in backend.model_ids()
 
     async def _first_of(
         self, backend: Backend, req: ChatRequest | CompletionRequest

@@ -37,6 +37,10 @@ class Backend(Protocol):
 
     def model_ids(self) -> list[str]: ...
 
+    def serves(self, model: str) -> bool:
+        """Whether a request may name `model` (usually: it is one of model_ids())."""
+        ...
+
     def context_length(self) -> int | None: ...
 
     async def tokenize(self, req: ChatRequest | CompletionRequest) -> list[int]:

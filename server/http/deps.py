@@ -72,7 +72,7 @@ async def require_api_key(request: Request) -> None:
 
 
 def check_model(backend: Backend, model: str) -> None:
-    if model not in backend.model_ids():
+    if not backend.serves(model):
         raise ModelNotFound(
             f"the model {model!r} does not exist; this server serves {backend.model_ids()}", param="model"
         )

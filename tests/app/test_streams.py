@@ -176,3 +176,31 @@ def test_unknown_route_and_method_use_the_error_shape() -> None:
         assert not_an_object.json()["error"]["message"] == "invalid request body: Input should be an object"
         wrong_field = httpx.post(base + "/v1/chat/completions", json={"model": "m", "messages": [], "n": "x"})
         assert wrong_field.status_code == 400 and wrong_field.json()["error"]["param"] == "n"
+
+
+def test_final_errors_tell_clients_not_to_retry() -> None:
+    """Claude Code retries a 401 for minutes unless told not to; the SDKs read x-should-retry."""
+    import anthropic
+    import httpx2  # the anthropic SDK's HTTP client
+
+    calls: list[str] = []
+    hooks = {"request": [lambda r: calls.append(str(r.url.path))]}
+    with fake_server(api_key="right") as (base, _):
+        for path, body in (
+            ("/v1/chat/completions", {"model": "glm-test", "messages": USER}),
+            ("/v1/messages", {"model": "glm-test", "messages": USER, "max_tokens": 5}),
+            ("/v1/responses", {"model": "glm-test", "input": "hi"}),
+        ):
+            r = httpx.post(base + path, json=body, headers={"Authorization": "Bearer wrong"})
+            assert r.status_code == 401 and r.headers["x-should-retry"] == "false"
+        bad = httpx.post(
+            base + "/v1/chat/completions",
+            json={"model": "nope", "messages": USER},
+            headers={"Authorization": "Bearer right"},
+        )
+        assert bad.status_code == 404 and bad.headers["x-should-retry"] == "false"
+        with httpx2.Client(event_hooks=hooks) as http:
+            sdk = anthropic.Anthropic(base_url=base, api_key="wrong", max_retries=3, http_client=http)
+            with pytest.raises(anthropic.AuthenticationError):
+                sdk.messages.create(model="glm-test", max_tokens=5, messages=USER)  # type: ignore[arg-type]
+        assert calls == ["/v1/messages"]  # once, not four times

@@ -144,6 +144,9 @@ class LocalBackend:
     def model_ids(self) -> list[str]:
         return [self._settings.served_name()]
 
+    def serves(self, model: str) -> bool:
+        return model in self.model_ids()
+
     def context_length(self) -> int | None:
         return self._max_len or self._settings.max_model_len
 

@@ -38,6 +38,22 @@ class ChatClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def models(self) -> list[str]:
+        """The ids the server's GET /models lists; raises HttpFailure or TransportFailure."""
+        response = await self._http.get("/models")
+        try:
+            raw = await response.read()
+        finally:
+            response.close()
+        if response.status != 200:
+            raise HttpFailure(response.status, {})
+        try:
+            return [str(m["id"]) for m in json.loads(raw)["data"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise HttpFailure(
+                response.status, {"error": {"message": f"not an OpenAI model list: {exc}"}}
+            ) from exc
+
     async def open(self, body: Mapping[str, Any]) -> ChunkStream:
         """Send a streamed completion request and read the answer's head. Raises HttpFailure for an error
         status and TransportFailure when the server cannot be reached; nothing has streamed by then, so

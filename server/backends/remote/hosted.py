@@ -68,6 +68,9 @@ class HostedBackend:
         names = [self._served, *CATALOGUE, *self._settings.hosted_model_map]
         return list(dict.fromkeys(names))
 
+    def serves(self, model: str) -> bool:
+        return model in self.model_ids()
+
     def context_length(self) -> int | None:
         return 131072
 

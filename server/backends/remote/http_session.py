@@ -93,14 +93,27 @@ class HttpSession:
 
     async def post(self, path: str, body: bytes, headers: Mapping[str, str]) -> Response:
         """Send a POST and read the response head (any status is an answer, not a failure)."""
+        return await self.request("POST", path, body, headers)
+
+    async def get(self, path: str) -> Response:
+        return await self.request("GET", path, None, {})
+
+    async def request(
+        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> Response:
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = yarl.URL(self._base + path)
         try:
             for attempt in (1, 2):
                 try:
-                    response = await self._client().post(
-                        url, data=body, headers=headers, proxy=self._proxy, proxy_headers=self._proxy_headers
+                    response = await self._client().request(
+                        method,
+                        url,
+                        data=body,
+                        headers=headers,
+                        proxy=self._proxy,
+                        proxy_headers=self._proxy_headers,
                     )
                     return Response(response)
                 except aiohttp.ServerDisconnectedError:

@@ -3,6 +3,7 @@ arrives as raw text; that text goes through our parser, so clients get real tool
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -18,6 +19,8 @@ from ...settings import Settings
 from .chat_client import ChatClient, HttpFailure, StreamFailure
 from .hosted_api import estimate_tokens, wire_messages
 from .http_session import TransportFailure
+
+log = logging.getLogger("glm_serve.upstream")
 
 
 def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
@@ -65,12 +68,33 @@ class UpstreamBackend:
         )
         # GLM-4.7+ templates open <think> themselves; GLM-4.5/4.6 output writes it. "auto" assumes 4.7+.
         self._generation: Generation = "glm45" if settings.generation == "glm45" else "glm47"
+        self._upstream_models: list[str] = []
 
     async def start(self) -> None:
-        return None
+        """Learn the upstream's models, so that clients can ask for them by their own names."""
+        try:
+            self._upstream_models = await self._client.models()
+        except (HttpFailure, TransportFailure) as exc:
+            log.warning("the upstream's model list is unavailable (%s); serving %s", exc, self.model_ids())
+        else:
+            log.info("the upstream serves %s", self._upstream_models)
 
     def model_ids(self) -> list[str]:
-        return [self._settings.served_name()]
+        if self._settings.served_model_name or not self._upstream_models:
+            return [self._settings.served_name()]
+        return list(self._upstream_models)
+
+    def serves(self, model: str) -> bool:
+        # One model upstream (LM Studio, llama.cpp): whatever name the client uses means that model.
+        return len(self._upstream_models) == 1 or model in self.model_ids()
+
+    def _upstream_model(self, requested: str) -> str:
+        if self._settings.upstream_model:
+            return self._settings.upstream_model
+        models = self._upstream_models
+        if requested in models or not models:
+            return requested
+        return models[0]  # one model upstream, or a name of ours it does not list
 
     def context_length(self) -> int | None:
         return self._settings.max_model_len
@@ -102,7 +126,7 @@ class UpstreamBackend:
         parser: GlmParser | None = None
         split_upstream = False
         try:
-            chunks = await self._client.open(request_body(req, self._settings.upstream_model or req.model))
+            chunks = await self._client.open(request_body(req, self._upstream_model(req.model)))
         except HttpFailure as failure:
             message = str((failure.body.get("error") or {}).get("message", "")) if failure.body else ""
             raise UpstreamError(

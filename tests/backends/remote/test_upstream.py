@@ -38,7 +38,7 @@ RAW = "The user wants a file.</think>Reading it." + render_tool_call(
 )
 
 
-def raw_server(text: str, *, split_reasoning: bool = False) -> FastAPI:
+def raw_server(text: str, *, split_reasoning: bool = False, models: tuple[str, ...] = ()) -> FastAPI:
     app = FastAPI()
     app.state.bodies = []
 
@@ -70,8 +70,8 @@ def raw_server(text: str, *, split_reasoning: bool = False) -> FastAPI:
         return StreamingResponse(chunks(), media_type="text/event-stream")
 
     @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
-        return {"data": []}
+    async def listed() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": m, "object": "model"} for m in models]}
 
     return app
 
@@ -166,3 +166,33 @@ def test_a_stream_that_fails_before_its_first_chunk_is_an_error_status(frames: b
                         model="glm-4.7", messages=[{"role": "user", "content": "x"}], stream=stream
                     )
                 assert failed.value.status_code == 502
+
+
+@pytest.mark.parametrize(
+    ("listed", "asked", "sent", "status"),
+    [
+        (("GLM-4.7-Q4_K_M",), "glm-4.7", "GLM-4.7-Q4_K_M", 200),  # one model: any name means it
+        (("GLM-4.7-Q4_K_M",), "GLM-4.7-Q4_K_M", "GLM-4.7-Q4_K_M", 200),
+        (("glm-4.7", "glm-4.5-air"), "glm-4.5-air", "glm-4.5-air", 200),  # several: their own names
+        (("glm-4.7", "glm-4.5-air"), "qwen3", None, 404),
+    ],
+)
+def test_the_upstreams_own_model_names_are_served(
+    listed: tuple[str, ...], asked: str, sent: str | None, status: int
+) -> None:
+    upstream = raw_server("Hi.</think>Hello.", models=listed)
+    with live_server(upstream) as up:
+        settings = Settings(backend="upstream", upstream_url=up + "/v1")  # no --served-model-name
+        with (
+            live_server(create_app(settings, UpstreamBackend(settings))) as base,
+            openai.OpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as c,
+        ):
+            assert [m.id for m in c.models.list().data] == list(listed)
+            try:
+                c.chat.completions.create(model=asked, messages=[{"role": "user", "content": "x"}])
+                got = 200
+            except openai.NotFoundError:
+                got = 404
+    assert got == status
+    if sent is not None:
+        assert upstream.state.bodies[-1]["model"] == sent
