@@ -11,6 +11,7 @@ from .call import Call
 from .events import ParserEvent, ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
 from .prose import Prose
 from .tags import (
+    BOX_TAGS,
     CALL_CLOSE,
     CALL_OPEN,
     KEY_CLOSE,
@@ -121,7 +122,9 @@ class Machine:
     # -- prose --------------------------------------------------------------------------------
 
     def _on_content_tag(self, tag: str) -> None:
-        if tag == THINK_OPEN:
+        if tag in BOX_TAGS:
+            pass  # GLM-4.xV's answer box: the markers go, the answer stays
+        elif tag == THINK_OPEN:
             self.state = State.REASONING
         elif tag == THINK_CLOSE:
             pass  # stray close (a second one, or one the prompt already wrote)
@@ -134,7 +137,7 @@ class Machine:
         if tag == THINK_CLOSE:
             self._end_reasoning()
             self.state = State.CONTENT
-        elif tag == THINK_OPEN:
+        elif tag == THINK_OPEN or tag in BOX_TAGS:
             pass
         elif tag == CALL_OPEN and self._tools_on:
             self._end_reasoning()  # GLM may call a tool straight from its reasoning (sglang PR#17714)

@@ -15,6 +15,10 @@ KEY_OPEN = "<arg_key>"
 KEY_CLOSE = "</arg_key>"
 VALUE_OPEN = "<arg_value>"
 VALUE_CLOSE = "</arg_value>"
+# GLM-4.xV wrap their final answer in a box; the markers are layout for their trainers, not text.
+BOX_OPEN = "<|begin_of_box|>"
+BOX_CLOSE = "<|end_of_box|>"
+BOX_TAGS = frozenset({BOX_OPEN, BOX_CLOSE})
 
 # Role markers end a turn. The engine stops on the EOS ids, but they leak into text when a server is
 # configured with only one of the three EOS tokens (llama.cpp PR#14939, zai-org/GLM-4#398).
@@ -23,6 +27,7 @@ STOP_TAGS = frozenset({"<|user|>", "<|observation|>", "<|endoftext|>", "<|assist
 TAGS = (
     frozenset({THINK_OPEN, THINK_CLOSE, CALL_OPEN, CALL_CLOSE, KEY_OPEN, KEY_CLOSE, VALUE_OPEN, VALUE_CLOSE})
     | STOP_TAGS
+    | BOX_TAGS
 )
 
 # Every proper prefix of every tag ("<", "</", "</arg_v", …): text ending in one of these is held back.

@@ -107,6 +107,41 @@ CASES: list[Case] = [
         notes="the usual GLM-4.5 output, parsed from a reasoning start: the <think> it writes is swallowed",
     ),
     Case(
+        "answer_box_glm45v",
+        "vLLM recipes GLM-V; Rapid-MLX PR #374",
+        "glm45",
+        None,
+        "\n<think>The image shows 6 times 7.</think>\n<|begin_of_box|>42<|end_of_box|>",
+        reasoning="The image shows 6 times 7.",
+        content="42",
+        notes="GLM-4.xV box the final answer; the markers are dropped, the answer kept",
+    ),
+    Case(
+        "answer_box_inside_text",
+        "derived",
+        "glm45",
+        None,
+        "The answer is <|begin_of_box|>B, since <b>bold</b><|end_of_box|>.",
+        content="The answer is B, since <b>bold</b>.",
+    ),
+    Case(
+        "box_markers_inside_a_value_stay",
+        "derived",
+        "glm47",
+        [
+            {
+                "type": "function",
+                "function": {
+                    "name": "note",
+                    "parameters": {"type": "object", "properties": {"t": {"type": "string"}}},
+                },
+            }
+        ],
+        "<tool_call>note<arg_key>t</arg_key><arg_value>a <|begin_of_box|>b</arg_value></tool_call>",
+        tool_calls=[("note", {"t": "a <|begin_of_box|>b"})],
+        notes="inside a value only </arg_value> ends it: the value is the model's exact text",
+    ),
+    Case(
         "stray_close_in_content",
         "derived",
         "glm47",
