@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .anthropic import render as anthropic_render
 from .anthropic import routes as anthropic_routes
-from .backends.choice import choose_backend
+from .backends.choice import choose_backend, choose_passthrough
 from .core.backend import Backend
 from .core.errors import InvalidRequest, ServerError
 from .http.deps import BackendDep, MetricsDep, require_api_key
@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await loading
             await backend.aclose()
+            if app.state.passthrough is not None and app.state.passthrough is not backend:
+                await app.state.passthrough.aclose()
 
     # No OpenAPI document: the API is OpenAI's and Anthropic's, documented by them, and the generation
     # routes read their bodies themselves (deps.json_body), which FastAPI's schema would not show.
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.backend_reason = reason
+    app.state.passthrough = choose_passthrough(settings, backend)
     app.state.responses_store = ResponseStore(settings.responses_store_size, settings.responses_store_ttl)
     secret = settings.responses_secret
     app.state.reasoning_seal = ReasoningSeal(

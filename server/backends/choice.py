@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..core.backend import Backend
+from ..core.backend import Backend, Passthrough
 from ..settings import Settings
 from .local.tiny_model import TINY_MODEL_DIR
 
@@ -41,6 +41,19 @@ def choose_backend(settings: Settings) -> tuple[Backend, Settings, str]:
     secondary, _, why = _one_backend(settings, settings.fallback_backend)
     pair = FallbackBackend(primary, secondary, settings.fallback, settings.spillover_queue_depth)
     return pair, settings, f"{reason}; {settings.fallback} to {secondary.name} ({why})"
+
+
+def choose_passthrough(settings: Settings, backend: Backend) -> Passthrough | None:
+    """Who answers the hosted-only endpoints (embeddings, images): the hosted API, when a key is set and
+    the deployment is not offline; the serving backend itself when it is the hosted one."""
+    from .remote.hosted import HostedBackend, api_key
+
+    if settings.offline_mode:
+        return None
+    for candidate in (backend, getattr(backend, "secondary", None)):
+        if isinstance(candidate, HostedBackend):
+            return candidate
+    return HostedBackend(settings) if api_key() else None
 
 
 def _one_backend(settings: Settings, kind: str) -> tuple[Backend, Settings, str]:

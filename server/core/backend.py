@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .events import StreamEvent
 from .request import ChatRequest, CompletionRequest
@@ -52,5 +52,16 @@ class Backend(Protocol):
         ...
 
     async def health(self) -> Health: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Passthrough(Protocol):
+    """Endpoints no open GLM weights serve (embeddings, image generation), answered by the hosted API.
+
+    `post("/embeddings", body)` returns the hosted API's JSON answer, or raises core.errors (its
+    business codes translated, as for chat)."""
+
+    async def post(self, endpoint: str, body: Mapping[str, Any]) -> Mapping[str, Any]: ...
 
     async def aclose(self) -> None: ...

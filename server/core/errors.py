@@ -7,6 +7,7 @@ ServerError                      500  something broke on our side
 ├── NotFound                     404  the request names something this server does not have
 │   └── ModelNotFound            404  … a model this server does not serve
 ├── RateLimited                  429  too many requests (ours, or the upstream's)
+├── NotServed                    501  an endpoint this deployment cannot answer (hosted-only, say)
 ├── BackendUnavailable           503  the engine is loading, dead, or the upstream unreachable
 └── UpstreamError                502  the upstream answered with an error we pass on
 """
@@ -75,6 +76,13 @@ class BackendUnavailable(ServerError):
 
     status = 503
     type = "service_unavailable"
+
+
+class NotServed(ServerError):
+    """An endpoint this deployment cannot answer: no open GLM weights serve it and no hosted key is set."""
+
+    status = 501
+    type = "not_implemented"
 
 
 class UpstreamError(ServerError):

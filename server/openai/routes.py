@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import struct
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,8 +12,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from ..core.backend import Passthrough
 from ..core.collect import collect
-from ..core.errors import InvalidRequest
+from ..core.errors import InvalidRequest, NotServed
 from ..core.events import StreamEvent
 from ..core.request import ChatRequest, CompletionRequest
 from ..core.streams import fan_out, prime, served_by
@@ -115,3 +118,34 @@ async def tokenize(body: schema.TokenizeRequest, backend: BackendDep) -> dict[st
         raise InvalidRequest("send either prompt or messages", param="prompt")
     tokens = await backend.tokenize(req)
     return {"count": len(tokens), "max_model_len": backend.context_length(), "tokens": tokens}
+
+
+async def _passed_through(request: Request, endpoint: str, what: str, body: dict[str, Any]) -> dict[str, Any]:
+    passthrough: Passthrough | None = request.app.state.passthrough
+    if passthrough is None:
+        raise NotServed(
+            f"{what} come from the hosted API (no open GLM weights serve them), and this server has no "
+            "hosted key or runs offline: set BIGMODEL_API_KEY or ZAI_API_KEY"
+        )
+    return dict(await passthrough.post(endpoint, body))
+
+
+@router.post("/v1/embeddings")
+async def create_embeddings(request: Request) -> dict[str, Any]:
+    body = (await json_body(request, schema.EmbeddingsRequest)).model_dump(exclude_none=True)
+    # The OpenAI SDK asks for base64 by default; the hosted API answers floats, encoded here as OpenAI
+    # encodes them (little-endian float32).
+    base64_wanted = body.pop("encoding_format", "float") == "base64"
+    answer = await _passed_through(request, "/embeddings", "embeddings (embedding-3)", body)
+    if base64_wanted:
+        for item in answer.get("data") or ():
+            vector = item.get("embedding")
+            if isinstance(vector, list):
+                item["embedding"] = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return answer
+
+
+@router.post("/v1/images/generations")
+async def create_image(request: Request) -> dict[str, Any]:
+    body = (await json_body(request, schema.ImagesRequest)).model_dump(exclude_none=True)
+    return await _passed_through(request, "/images/generations", "image generations (cogview-4)", body)

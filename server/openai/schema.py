@@ -130,3 +130,19 @@ class TokenizeRequest(_Wire):
     tools: list[ToolDef] | None = None
     add_generation_prompt: bool = True
     chat_template_kwargs: dict[str, Any] | None = None
+
+
+class EmbeddingsRequest(BaseModel):
+    """Passed to the hosted API as sent (its fields: model, input, dimensions, …)."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = "embedding-3"
+    input: str | list[str]
+
+
+class ImagesRequest(BaseModel):
+    """Passed to the hosted API as sent (its fields: model, prompt, size, quality, …)."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = "cogview-4"
+    prompt: str = Field(min_length=1)

@@ -14,7 +14,10 @@ and it answers the bench's tools workload right or, for `--tool-error-rate` of i
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import math
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -65,6 +68,18 @@ _FAILURES = {
     "overload": (429, "1305", "The service may be temporarily overloaded, please try again later"),
     "server_error": (500, "500", "Internal Error"),
 }
+
+
+EMBEDDING_MODELS = ("embedding-3", "embedding-2")
+IMAGE_MODELS = ("cogview-4", "cogview-4-250304", "cogview-3-flash")
+
+
+def _vector(text: str, size: int) -> list[float]:
+    """A unit vector that depends only on the text (the same text, the same embedding)."""
+    seed = hashlib.sha256(text.encode()).digest()
+    raw = [((seed[i % 32] ^ (i * 131)) % 255) / 127.0 - 1.0 for i in range(size)]
+    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+    return [x / norm for x in raw]
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -212,7 +227,39 @@ def create_standin(
             }
         )
 
+    async def embeddings(request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, "1002", "Authorization Token is invalid.")
+        body = await request.json()
+        app.state.requests.append(body)
+        if body.get("model") not in EMBEDDING_MODELS:
+            return _error(400, "1211", "Unknown Model, please check the model code.")
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not texts or not all(isinstance(t, str) and t for t in texts):
+            return _error(400, "1214", "input cannot be empty")
+        size = int(body.get("dimensions") or 2048)
+        tokens = sum(max(1, len(t) // 4) for t in texts)
+        data = [
+            {"object": "embedding", "index": i, "embedding": _vector(t, size)} for i, t in enumerate(texts)
+        ]
+        usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
+        return JSONResponse({"object": "list", "model": body["model"], "data": data, "usage": usage})
+
+    async def images(request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, "1002", "Authorization Token is invalid.")
+        body = await request.json()
+        app.state.requests.append(body)
+        if body.get("model") not in IMAGE_MODELS:
+            return _error(400, "1211", "Unknown Model, please check the model code.")
+        digest = hashlib.sha256(str(body.get("prompt")).encode()).hexdigest()[:16]
+        url = f"https://mock-hosted.invalid/images/{digest}.png"
+        return JSONResponse({"created": int(time.time()), "data": [{"url": url}]})
+
     for prefix in ("/api/paas/v4", "/api/coding/paas/v4"):
         app.add_api_route(prefix + "/chat/completions", chat, methods=["POST"])
         app.add_api_route(prefix + "/models", models, methods=["GET"])
+        app.add_api_route(prefix + "/embeddings", embeddings, methods=["POST"])
+        app.add_api_route(prefix + "/images/generations", images, methods=["POST"])
     return app

@@ -62,17 +62,17 @@ class ChatClient:
         response = await self._http.post("/chat/completions", payload, _HEADERS)
         if response.status == 200:
             return ChunkStream(response)
-        try:
-            raw = await response.read()
-        except TransportFailure:
-            raw = b""
-        finally:
-            response.close()
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            parsed = {"error": {"message": raw.decode(errors="replace")[:500]}}
-        raise HttpFailure(response.status, parsed if isinstance(parsed, dict) else {})
+        raise HttpFailure(response.status, await _json_of(response))
+
+    async def call(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST a JSON request to a non-streamed endpoint (embeddings, images) and return its answer.
+        Raises HttpFailure for an error status, TransportFailure when the server cannot be reached."""
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        response = await self._http.post(path, payload, {"Content-Type": "application/json"})
+        answer = await _json_of(response)
+        if response.status != 200:
+            raise HttpFailure(response.status, answer)
+        return answer
 
 
 class ChunkStream:
@@ -123,3 +123,18 @@ class ChunkStream:
 
 
 _HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+
+
+async def _json_of(response: Response) -> dict[str, Any]:
+    """A whole response body as a JSON object (an error body that is not JSON becomes its message)."""
+    try:
+        raw = await response.read()
+    except TransportFailure:
+        raw = b""
+    finally:
+        response.close()
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = {"error": {"message": raw.decode(errors="replace")[:500]}}
+    return parsed if isinstance(parsed, dict) else {}

@@ -88,6 +88,17 @@ class HostedBackend:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    async def post(self, endpoint: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A non-chat endpoint of the hosted API (embeddings, image generation), passed through."""
+        if not self._key:
+            raise BackendUnavailable("no hosted API key is configured (BIGMODEL_API_KEY or ZAI_API_KEY)")
+        try:
+            return await self._client.call(endpoint, body)
+        except HttpFailure as failure:
+            raise error_from(failure.status, failure.body) from failure
+        except TransportFailure as exc:
+            raise BackendUnavailable(f"the hosted API is unreachable ({exc})") from exc
+
     def stream(self, req: ChatRequest | CompletionRequest) -> AsyncIterator[StreamEvent]:
         return self._stream(req)
 
