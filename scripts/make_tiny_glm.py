@@ -1,6 +1,7 @@
 """Build the tiny random-weight GLM used by tests, benchmarks and the CPU demo.
 
-    python scripts/make_tiny_glm.py models/tiny-glm
+    python scripts/make_tiny_glm.py models/tiny-glm [--arch glm4_moe]
+    python scripts/make_tiny_glm.py --arch glm4v_moe     (into models/tiny-glm4v-moe)
 
 See server/backends/local/tiny_model.py for what it contains and why.
 """
@@ -13,15 +14,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server.backends.local.tiny_model import build
+from server.backends.local.tiny_archs import ARCHS
+from server.backends.local.tiny_model import build, tiny_dir
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path, help="directory to write the model into")
-    out = parser.parse_args().out
-    build(out)
-    print(f"tiny GLM written to {out}")
+    parser.add_argument("out", type=Path, nargs="?", help="directory to write the model into")
+    parser.add_argument(
+        "--arch",
+        choices=list(ARCHS),
+        default="glm4_moe",
+        help="; ".join(f"{k}: {a.architecture} ({a.releases})" for k, a in ARCHS.items()),
+    )
+    args = parser.parse_args()
+    out = args.out or tiny_dir(args.arch)
+    build(out, args.arch)
+    print(f"tiny {ARCHS[args.arch].architecture} written to {out}")
 
 
 if __name__ == "__main__":

