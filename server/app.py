@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import gc
 import logging
 import os
@@ -135,6 +136,10 @@ FINAL_STATUSES = frozenset({400, 401, 403, 404, 413, 422})
 def error_response(request: Request, exc: ServerError) -> JSONResponse:
     """The error in the wire format of the route that failed: Anthropic's under /v1/messages."""
     headers = {"x-should-retry": "false"} if exc.status in FINAL_STATUSES else None
+    if exc.param == "messages" and request.url.path.startswith("/v1/responses"):
+        # A backend names the conversation "messages"; the Responses wire calls it "input".
+        exc = copy.copy(exc)
+        exc.param = "input"
     if request.url.path.startswith("/v1/messages"):
         return JSONResponse(anthropic_render.error_body(exc), status_code=exc.status, headers=headers)
     return JSONResponse(openai_render.error_body(exc), status_code=exc.status, headers=headers)

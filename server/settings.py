@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     strict_tools: bool = Field(
         False, description="hold every tool call to its schema, as if each tool were marked strict (local)"
     )
+    image_max_mib: int = Field(20, description="largest image a vision model is given, in MiB (local)")
+    image_fetch_timeout: float = Field(
+        10.0, description="seconds an http(s) image URL may take to fetch (local; never fetched offline)"
+    )
     tensor_parallel_size: int = Field(1, description="GPUs to shard the model across")
     max_model_len: int | None = Field(None, description="context length (default: the model's)")
     gpu_memory_utilization: float = Field(0.9, description="fraction of GPU memory vLLM may use")

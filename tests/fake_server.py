@@ -50,9 +50,10 @@ def fake_server(
     api_key: str | None = None,
     delay: float = 0.0,
     context_length: int = 8192,
+    vision: bool = False,
     **settings_: Any,
 ) -> Iterator[tuple[str, FakeBackend]]:
-    backend = FakeBackend(script, model="glm-test", delay=delay, context_length=context_length)
+    backend = FakeBackend(script, model="glm-test", delay=delay, context_length=context_length, vision=vision)
     settings = Settings(backend="fake", api_key=api_key, **settings_)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     with live_server(create_app(settings, backend), headers=headers) as base:

@@ -128,36 +128,54 @@ def _assistant(blocks: list[schema.Block], index: int) -> Message:
 
 
 def _user(role: str, blocks: list[schema.Block], index: int) -> list[Message]:
-    """A user turn: its tool results become tool messages (GLM's observations), then its own content."""
+    """A user turn: its tool results become tool messages (GLM's observations), then its own content.
+
+    GLM's templates place images in user turns only, so an image a tool returned (Claude Code's Read of a
+    screenshot) travels in the user message that follows the observations.
+    """
     results: list[Message] = []
     parts: list[str | ImagePart] = []
-    for block in blocks:
+    where = f"messages[{index}].content"
+    for j, block in enumerate(blocks):
         if isinstance(block, schema.ToolResultBlock):
             results.append(Message("tool", _result_text(block), tool_call_id=block.tool_use_id))
+            if not isinstance(block.content, str):
+                parts += [
+                    _image(b, f"{where}[{j}].content")
+                    for b in block.content
+                    if isinstance(b, schema.ImageBlock)
+                ]
         elif isinstance(block, schema.TextBlock):
             parts.append(strip_billing_header(block.text) if role == "system" else block.text)
         elif isinstance(block, schema.ImageBlock):
-            parts.append(ImagePart(str(block.source.get("url") or block.source.get("media_type") or "image")))
+            parts.append(_image(block, f"{where}[{j}]"))
         elif isinstance(block, schema.ThinkingBlock | schema.RedactedThinkingBlock):
             continue
         else:
-            raise InvalidRequest(
-                f"a {role} turn cannot hold a {block.type} block", param=f"messages[{index}].content"
-            )
+            raise InvalidRequest(f"a {role} turn cannot hold a {block.type} block", param=where)
     out = results
     if parts or not results:
         out.append(Message("system" if role == "system" else "user", tuple(parts)))
     return out
 
 
+def _image(block: schema.ImageBlock, where: str) -> ImagePart:
+    """An image block's source (base64 with its media type, or a URL) as one image part."""
+    source = block.source
+    kind = source.get("type")
+    if kind == "base64" and isinstance(source.get("data"), str) and isinstance(source.get("media_type"), str):
+        return ImagePart.inline(source["media_type"], source["data"])
+    if kind == "url" and isinstance(source.get("url"), str):
+        return ImagePart(source["url"])
+    raise InvalidRequest(
+        "an image source is {type: base64, media_type, data} or {type: url, url}", param=f"{where}.source"
+    )
+
+
 def _result_text(block: schema.ToolResultBlock) -> str:
     if isinstance(block.content, str):
         text = block.content
     else:
-        if any(isinstance(b, schema.ImageBlock) for b in block.content):
-            raise InvalidRequest(
-                "this model reads text only; image tool results are not supported", param="messages"
-            )
         text = "".join(b.text for b in block.content if isinstance(b, schema.TextBlock))
     # GLM's observation block has no error flag, so the model is told in words.
     return f"Error: {text}" if block.is_error else text

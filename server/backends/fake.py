@@ -34,7 +34,8 @@ class FakeBackend:
 
     The script is a string, or a function of the request returning one. Its text starts inside the
     reasoning when the request thinks (GLM-4.7's prompt opens <think>). `delay` spaces the pieces out
-    so that tests can disconnect mid-stream; `opened`/`closed` count streams for those tests.
+    so that tests can disconnect mid-stream; `opened`/`closed` count streams for those tests, and
+    `requests` keeps every request it was given.
     """
 
     name = "fake"
@@ -49,8 +50,10 @@ class FakeBackend:
         context_length: int = 8192,
         default_thinking: bool = True,
         name: str = "fake",
+        vision: bool = False,
     ) -> None:
         self.name = name
+        self._vision = vision  # takes images, as a V model does; else refuses them as a text model
         self._script = script if callable(script) else (lambda _req: script)
         self._model = model
         self._generation = generation
@@ -76,7 +79,7 @@ class FakeBackend:
     async def tokenize(self, req: ChatRequest | CompletionRequest) -> list[int]:
         if isinstance(req, CompletionRequest):
             return list(req.prompt) if isinstance(req.prompt, tuple) else list(req.prompt.encode())
-        return list(repr(template_messages(req.messages)).encode())
+        return list(repr(template_messages(req.messages, self._vision)).encode())
 
     async def count_tokens(self, req: ChatRequest | CompletionRequest) -> int:
         return len(await self.tokenize(req))

@@ -13,9 +13,17 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 @dataclass(frozen=True, slots=True)
 class ImagePart:
-    """An image in a user message; kept so a text-only backend can refuse it clearly."""
+    """An image in a user message: a data: URL (the bytes inline) or an http(s) URL to fetch.
+
+    Every wire's image (OpenAI image_url, Anthropic image, Responses input_image) becomes one; a backend
+    hands it to a vision model or refuses it clearly.
+    """
 
     url: str
+
+    @classmethod
+    def inline(cls, media_type: str, data: str) -> ImagePart:
+        return cls(f"data:{media_type};base64,{data}")
 
 
 Content = str | tuple[str | ImagePart, ...]

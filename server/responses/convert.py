@@ -18,7 +18,9 @@ from typing import Any
 from ..core.errors import InvalidRequest
 from ..core.request import (
     ChatRequest,
+    Content,
     HistoryToolCall,
+    ImagePart,
     JsonAnswer,
     Message,
     NamedTool,
@@ -217,8 +219,8 @@ def _messages(given: Sequence[schema.Item], seal: ReasoningSeal, earlier: int) -
                 turn.text.append(_text(item.content, where))
             else:
                 flush()
-                text = _text(item.content, where)
-                out.append(Message("user", text) if item.role == "user" else Message("system", text))
+                content = _content(item.content, where)
+                out.append(Message("user" if item.role == "user" else "system", content))
         elif isinstance(item, schema.ReasoningItem):
             if turn.text or turn.calls:
                 flush()
@@ -239,22 +241,39 @@ def _messages(given: Sequence[schema.Item], seal: ReasoningSeal, earlier: int) -
     return out
 
 
-def _text(content: str | list[schema.Part], where: str) -> str:
+def _content(content: str | list[schema.Part], where: str) -> Content:
+    """A user or system message's content; its images (input_image) stay in place for a vision model."""
     if isinstance(content, str):
         return content
-    texts: list[str] = []
+    parts: list[str | ImagePart] = []
     for j, part in enumerate(content):
         if isinstance(part, schema.TextPart):
-            texts.append(part.text)
+            parts.append(part.text)
         elif isinstance(part, schema.RefusalPart):
-            texts.append(part.refusal)
+            parts.append(part.refusal)
         elif isinstance(part, schema.ImagePart):
-            raise InvalidRequest(
-                "this model reads text only; input_image is not supported", param=f"{where}.content[{j}]"
-            )
+            if part.image_url is None:
+                raise InvalidRequest(
+                    "input_image needs an image_url (a data: URL or an http(s) URL); file_id is not "
+                    "supported (this server has no Files API)",
+                    param=f"{where}.content[{j}]",
+                )
+            parts.append(ImagePart(part.image_url))
         else:
             raise InvalidRequest(f"{part.type} is not supported", param=f"{where}.content[{j}]")
-    return "".join(texts)
+    if not any(isinstance(p, ImagePart) for p in parts):
+        return "".join(p for p in parts if isinstance(p, str))
+    return tuple(parts)
+
+
+def _text(content: str | list[schema.Part], where: str) -> str:
+    """An assistant message's or a tool output's text: images are taken only in user turns."""
+    got = _content(content, where)
+    if isinstance(got, str):
+        return got
+    if any(isinstance(p, ImagePart) for p in got):
+        raise InvalidRequest("input_image is taken in user messages only", param=f"{where}.content")
+    return "".join(p for p in got if isinstance(p, str))
 
 
 def _reasoning(item: schema.ReasoningItem, seal: ReasoningSeal) -> str | None:

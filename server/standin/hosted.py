@@ -43,6 +43,17 @@ MODELS = (
     "glm-4.5-x",
     "glm-4.5-airx",
     "glm-4.5-flash",
+    "glm-5.3",
+    "glm-5.2",
+    # vision models: they take image_url content parts
+    "glm-5v-turbo",
+    "glm-5.3-flash",
+    "glm-5.3-flashx",
+    "glm-4.6v",
+    "glm-4.6v-flash",
+    "glm-4.6v-flashx",
+    "glm-4.5v",
+    "glm-4v-plus",
 )
 SCENARIOS = (
     "ok",

@@ -109,6 +109,8 @@ class Reply:
                 self.content = f"The tool returned: {str(result)[:200]}"
             elif json_mode:
                 self.content = JSON_CONTENT
+            elif images := _images(messages[-1]):
+                self.content = f"I see {images} image{'s' if images > 1 else ''}."
             elif answer_tokens:
                 self.content = (FILLER * (answer_tokens // 10 + 1))[: 6 * answer_tokens]
             else:
@@ -204,3 +206,11 @@ class Reply:
         if usage is not None:
             body["usage"] = usage
         return body
+
+
+def _images(message: Mapping[str, Any]) -> int:
+    """How many image_url parts a message holds (a vision request's)."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return 0
+    return sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url")

@@ -161,6 +161,58 @@ def test_reason_extraction() -> None:
     assert vllm_reason(log) == "NotImplementedError: Sparse Attention is not supported on CPU."
     inspected = (
         "(MainProcess pid=1) ERROR 12-02 07:23:35 [registry.py:1120] ModuleNotFoundError: No module named "
-        "'torchvision'\nRuntimeError: Error raised in subprocess:\npydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig"
+        "'torchvision'\nRuntimeError: Error raised in subprocess:\n"
+        "pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig"
     )
     assert vllm_reason(inspected) == "ModuleNotFoundError: No module named 'torchvision'"
+
+
+VISION = sorted(a for a, spec in ARCHS.items() if spec.vision)
+
+
+def _png(color: str) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (56, 56), color).save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+@pytest.mark.parametrize("arch", VISION, ids=lambda a: ARCHS[a].architecture)
+def test_images_reach_a_vision_model(arch: str, tmp_path: Path) -> None:
+    """One image, two images, and an image in history: vLLM takes each where the template placed it and
+    counts its tokens in the prompt (an image is many tokens, more than its placeholder)."""
+    server = Served(arch, tmp_path)
+    try:
+        if not server.wait():
+            server.skip(f"load {ARCHS[arch].architecture}")
+
+        def part(color: str) -> dict[str, Any]:
+            return {"type": "image_url", "image_url": {"url": _png(color)}}
+
+        turns: list[list[Any]] = [
+            [{"role": "user", "content": [{"type": "text", "text": "What colour?"}, part("red")]}],
+            [{"role": "user", "content": [part("red"), part("blue"), {"type": "text", "text": "Differ?"}]}],
+            [
+                {"role": "user", "content": [part("green"), {"type": "text", "text": "Colour?"}]},
+                {"role": "assistant", "content": "Green."},
+                {"role": "user", "content": "And brighter?"},
+            ],
+        ]
+        with openai.OpenAI(base_url=server.base + "/v1", api_key="x", max_retries=0, timeout=300) as c:
+            text_only = c.chat.completions.create(
+                model="tiny", messages=[{"role": "user", "content": "What colour?"}], max_tokens=4
+            )
+            assert text_only.usage is not None
+            for messages in turns:
+                try:
+                    answer = c.chat.completions.create(model="tiny", messages=messages, max_tokens=8, seed=1)
+                except openai.InternalServerError:
+                    server.skip(f"run {ARCHS[arch].architecture} on images")
+                assert answer.usage is not None and answer.usage.completion_tokens > 0
+                assert answer.usage.prompt_tokens > text_only.usage.prompt_tokens + 4
+    finally:
+        server.stop()

@@ -87,6 +87,17 @@ def test_context_overflow_is_400(sdk: openai.OpenAI) -> None:
         sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "word " * 5000}])
 
 
+def test_a_text_model_refuses_images_before_generating(sdk: openai.OpenAI) -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    with pytest.raises(openai.BadRequestError, match="reads text only") as info:
+        sdk.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": [{"type": "text", "text": "see"}, image]}],  # type: ignore[list-item]
+            max_tokens=4,
+        )
+    assert info.value.body["param"] == "messages"  # type: ignore[index]
+
+
 def test_n_and_top_logprobs(sdk: openai.OpenAI) -> None:
     r = sdk.chat.completions.create(
         model=MODEL,

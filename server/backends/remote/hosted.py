@@ -24,6 +24,7 @@ from .chat_client import ChatClient, ChunkStream, HttpFailure, StreamFailure
 from .hosted_api import (
     CATALOGUE,
     MAINLAND,
+    catalogue_name,
     chunk_events,
     error_from,
     estimate_tokens,
@@ -69,7 +70,7 @@ class HostedBackend:
         return list(dict.fromkeys(names))
 
     def serves(self, model: str) -> bool:
-        return model in self.model_ids()
+        return model in self.model_ids() or catalogue_name(model) is not None
 
     def context_length(self) -> int | None:
         return 131072

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import PurePath
 from typing import Any
 
@@ -26,7 +27,20 @@ from ...settings import Settings
 log = logging.getLogger("glm_serve.hosted")
 
 MAINLAND = "https://open.bigmodel.cn/api/paas/v4"
+# The hosted vision models: the only ones that take image content.
+VISION = (
+    "glm-5v-turbo",
+    "glm-5.3-flash",
+    "glm-5.3-flashx",
+    "glm-4.6v",
+    "glm-4.6v-flash",
+    "glm-4.6v-flashx",
+    "glm-4.5v",
+    "glm-4v-plus",
+)
 CATALOGUE = (
+    "glm-5.3",
+    "glm-5.2",
     "glm-5.1",
     "glm-5-turbo",
     "glm-5",
@@ -39,6 +53,7 @@ CATALOGUE = (
     "glm-4.5-x",
     "glm-4.5-airx",
     "glm-4.5-flash",
+    *VISION,
 )
 # Business codes worth another try (transient on the hosted side); every other code is final.
 RETRYABLE = frozenset({"1120", "1230", "1234", "1302", "1303", "1305", "1312", "2007", "3002", "500"})
@@ -52,11 +67,16 @@ _FINISH: Mapping[str, FinishReason] = {
 }
 
 
+def catalogue_name(name: str) -> str | None:
+    """The hosted id a model name stands for (`GLM-4.7`, `zai-org/GLM-4.6V-FP8` → glm-4.6v), if any:
+    the hosted API takes ids in any case, and weights names are its ids with an -FP8 suffix."""
+    base = PurePath(name).name.lower().removesuffix("-fp8")
+    return base if base in CATALOGUE else None
+
+
 def hosted_model(name: str, settings: Settings) -> str:
     """A local model name (`glm-4.5-air`, `GLM-4.7-FP8`, a weights path) as the hosted API's id."""
-    mapped = settings.hosted_model_map.get(name, name)
-    base = PurePath(mapped).name.lower().removesuffix("-fp8")
-    return base if base in CATALOGUE else settings.hosted_model
+    return catalogue_name(settings.hosted_model_map.get(name, name)) or settings.hosted_model
 
 
 def _error_object(body: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -93,19 +113,32 @@ def retryable(status: int, body: Mapping[str, Any]) -> bool:
     return str(_error_object(body).get("code", "")) in RETRYABLE or status >= 500
 
 
-def _text(content: Content) -> str:
+def _content(content: Content, text_only: str | None) -> str | list[dict[str, Any]]:
+    """Text as a string; text with images as OpenAI content parts (image_url with the data: or http URL
+    as given), unless `text_only` names a model that reads no images."""
     if isinstance(content, str):
         return content
-    if any(isinstance(p, ImagePart) for p in content):
-        raise InvalidRequest("the hosted text models read text only; image content is not supported")
-    return "".join(p for p in content if isinstance(p, str))
+    if not any(isinstance(p, ImagePart) for p in content):
+        return "".join(p for p in content if isinstance(p, str))
+    if text_only is not None:
+        raise InvalidRequest(
+            f"{text_only} reads text only; send images to a vision model ({', '.join(VISION[:5])})",
+            param="messages",
+        )
+    return [
+        {"type": "text", "text": p}
+        if isinstance(p, str)
+        else {"type": "image_url", "image_url": {"url": p.url}}
+        for p in content
+    ]
 
 
-def wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """Messages in the hosted (OpenAI) shape: arguments as JSON text, reasoning back as reasoning_content."""
+def wire_messages(messages: Sequence[Message], text_only: str | None = None) -> list[dict[str, Any]]:
+    """Messages in the hosted (OpenAI) shape: arguments as JSON text, reasoning back as reasoning_content.
+    Images pass as content parts unless `text_only` names the model that would refuse them."""
     out: list[dict[str, Any]] = []
     for m in messages:
-        item: dict[str, Any] = {"role": m.role, "content": _text(m.content)}
+        item: dict[str, Any] = {"role": m.role, "content": _content(m.content, text_only)}
         if m.role == "assistant":
             if m.reasoning:
                 item["reasoning_content"] = m.reasoning  # required back when clear_thinking is false
@@ -145,7 +178,12 @@ def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
             "the hosted API has JSON mode (json_object) but no json_schema response_format",
             param="response_format",
         )
-    body: dict[str, Any] = {"model": model, "messages": wire_messages(req.messages), "stream": True}
+    text_only = None if model in VISION else model
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": wire_messages(req.messages, text_only),
+        "stream": True,
+    }
     if s.max_tokens is not None:
         body["max_tokens"] = s.max_tokens  # it ignores max_completion_tokens
     if s.temperature is not None:
@@ -174,9 +212,26 @@ def estimate_tokens(req: ChatRequest | CompletionRequest) -> int:
     """A tokenizer-free estimate (about three characters a token for GLM's mixed text and JSON)."""
     if isinstance(req, CompletionRequest):
         return len(req.prompt) if isinstance(req.prompt, tuple) else max(1, len(req.prompt) // 3)
-    size = len(json.dumps(wire_messages(req.messages), ensure_ascii=False))
+    # An image costs what its pixels cost, not its URL's length: about a thousand tokens at the V models'
+    # usual resolution.
+    images = sum(
+        isinstance(p, ImagePart) for m in req.messages if not isinstance(m.content, str) for p in m.content
+    )
+    size = len(json.dumps(wire_messages(_without_images(req.messages)), ensure_ascii=False))
     size += len(json.dumps([t.as_openai() for t in req.tools], ensure_ascii=False)) if req.tools else 0
-    return max(1, size // 3)
+    return max(1, size // 3) + IMAGE_TOKENS * images
+
+
+IMAGE_TOKENS = 1000
+
+
+def _without_images(messages: Sequence[Message]) -> list[Message]:
+    return [
+        m
+        if isinstance(m.content, str)
+        else replace(m, content=tuple(p for p in m.content if isinstance(p, str)))
+        for m in messages
+    ]
 
 
 async def chunk_events(
