@@ -175,6 +175,7 @@ def serve(flags: dict[str, object]) -> None:
     import uvicorn
 
     from .app import create_app
+    from .http.shutdown import DrainingServer
 
     try:
         app = create_app(settings)
@@ -185,9 +186,10 @@ def serve(flags: dict[str, object]) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=10,
+        # Our drain ends every stream at the grace period; uvicorn's own cut is the backstop behind it.
+        timeout_graceful_shutdown=int(settings.shutdown_grace) + 3,
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, app.state.gate, settings.shutdown_grace)
     app.state.stop = lambda: setattr(server, "should_exit", True)
     server.run()
     if (failure := getattr(app.state, "start_error", None)) is not None:

@@ -7,6 +7,7 @@ import contextlib
 import copy
 import gc
 import logging
+import math
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,8 +21,10 @@ from .anthropic import render as anthropic_render
 from .anthropic import routes as anthropic_routes
 from .backends.choice import choose_backend, choose_passthrough
 from .core.backend import Backend
-from .core.errors import InvalidRequest, ServerError
+from .core.errors import AuthenticationFailed, InvalidRequest, ServerError
 from .http.deps import BackendDep, MetricsDep, require_api_key
+from .http.gate import Gate
+from .http.limits import BodyLimit
 from .http.metrics import Metrics
 from .openai import render as openai_render
 from .openai import routes as openai_routes
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.state.backend = backend
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.gate = Gate(app.state.metrics, backend.batch_size, settings.max_queued_requests)
     app.state.backend_reason = reason
     app.state.passthrough = choose_passthrough(settings, backend)
     app.state.responses_store = ResponseStore(settings.responses_store_size, settings.responses_store_ttl)
@@ -87,6 +91,11 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(responses_routes.router, dependencies=authed)
     _add_service_routes(app, authed)
     _add_error_handlers(app)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=int(settings.max_body_mb * 1e6),
+        render=lambda path, exc: (error_body(path, exc), error_headers(exc)),
+    )
     return app
 
 
@@ -114,14 +123,26 @@ def _add_service_routes(app: FastAPI, authed: list[Any]) -> None:
     @app.get("/health")
     async def health(request: Request, backend: BackendDep) -> JSONResponse:
         state = await backend.health()
-        body = {
-            "status": "ok" if state.ready else "unavailable",
+        gate: Gate = request.app.state.gate
+        if gate.draining:
+            status, code = "shutting down", 503
+        elif not state.ready:
+            status, code = ("loading" if state.loading else "dead"), 503
+        else:
+            # Still 200 when saturated: it serves, but a load balancer may prefer another replica.
+            status, code = ("saturated" if gate.saturated() else "ok"), 200
+        body: dict[str, Any] = {"status": status}
+        try:
+            await require_api_key(request)
+        except AuthenticationFailed:
+            return JSONResponse(body, status_code=code)  # no key, no details (weights path, backend)
+        body |= {
             "backend": state.backend,
             "detail": state.detail,
             "reason": request.app.state.backend_reason,
             "models": backend.model_ids(),
         }
-        return JSONResponse(body, status_code=200 if state.ready else 503)
+        return JSONResponse(body, status_code=code)
 
     @app.get("/metrics", dependencies=authed)
     async def metrics(m: MetricsDep) -> Response:
@@ -135,14 +156,27 @@ FINAL_STATUSES = frozenset({400, 401, 403, 404, 413, 422})
 
 def error_response(request: Request, exc: ServerError) -> JSONResponse:
     """The error in the wire format of the route that failed: Anthropic's under /v1/messages."""
-    headers = {"x-should-retry": "false"} if exc.status in FINAL_STATUSES else None
-    if exc.param == "messages" and request.url.path.startswith("/v1/responses"):
+    path = request.url.path
+    if exc.param == "messages" and path.startswith("/v1/responses"):
         # A backend names the conversation "messages"; the Responses wire calls it "input".
         exc = copy.copy(exc)
         exc.param = "input"
-    if request.url.path.startswith("/v1/messages"):
-        return JSONResponse(anthropic_render.error_body(exc), status_code=exc.status, headers=headers)
-    return JSONResponse(openai_render.error_body(exc), status_code=exc.status, headers=headers)
+    return JSONResponse(error_body(path, exc), status_code=exc.status, headers=error_headers(exc))
+
+
+def error_body(path: str, exc: ServerError) -> dict[str, Any]:
+    if path.startswith("/v1/messages"):
+        return anthropic_render.error_body(exc)
+    return openai_render.error_body(exc)
+
+
+def error_headers(exc: ServerError) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if exc.status in FINAL_STATUSES or exc.retried:
+        headers["x-should-retry"] = "false"
+    if exc.retry_after is not None:
+        headers["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
+    return headers
 
 
 def _add_error_handlers(app: FastAPI) -> None:

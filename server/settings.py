@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -48,7 +48,14 @@ class Settings(BaseSettings):
     backend: BackendName = Field(
         "auto", description="local vLLM, hosted BigModel/Z.ai, upstream, fake, or auto"
     )
-    api_key: SecretStr | None = Field(None, description="require this key on every route but /health")
+    api_key: SecretStr | None = Field(
+        None,
+        description="require this key on every route but /health (a flag shows in ps: prefer "
+        "GLM_SERVE_API_KEY or --api-key-file)",
+    )
+    api_key_file: Path | None = Field(
+        None, description="read the API key from this file (keeps it out of ps)"
+    )
     generation: GenerationSetting = Field("auto", description="GLM output layout; auto reads the template")
     enable_thinking: bool = Field(True, description="think by default when a request does not say")
     strict_tools: bool = Field(
@@ -102,6 +109,19 @@ class Settings(BaseSettings):
         description="key that signs reasoning items' encrypted_content (default: random per process; "
         "give replicas behind one load balancer the same)",
     )
+    max_body_mb: float = Field(32.0, description="largest request body in MB; bigger ones get a 413 unread")
+    max_queued_requests: int | None = Field(
+        None,
+        description="requests allowed to wait beyond the engine's batch; more get a 429 with Retry-After "
+        "(default: the engine's batch size, local backend; unbounded elsewhere; -1: unbounded)",
+    )
+    stream_write_timeout: float = Field(
+        60.0, description="seconds a stream may wait on a client that does not read before it is closed"
+    )
+    shutdown_grace: float = Field(
+        30.0, description="seconds streams may run on after SIGTERM before they are ended with an error event"
+    )
+    render_workers: int = Field(4, description="threads that render and tokenize prompts (local backend)")
     log_level: str = Field("info", description="log level")
 
     @classmethod
@@ -114,6 +134,21 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _key_from_file(self) -> Settings:
+        if self.api_key_file is None:
+            return self
+        if self.api_key is not None:
+            raise ValueError("give the API key once: --api-key (or GLM_SERVE_API_KEY) or --api-key-file")
+        try:
+            key = self.api_key_file.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read --api-key-file: {exc}") from exc
+        if not key:
+            raise ValueError(f"--api-key-file {self.api_key_file} is empty")
+        self.api_key = SecretStr(key)
+        return self
 
     def served_name(self) -> str:
         return self.served_model_name or (Path(self.model).name if self.model else "glm")

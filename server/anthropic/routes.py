@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from ..core.backend import Backend
 from ..core.request import ChatRequest
 from ..core.streams import prime, served_by
-from ..http.deps import BackendDep, check_model, get_backend, get_metrics, json_body
+from ..http.deps import BackendDep, check_model, get_backend, json_body, open_stream
 from ..http.disconnect import ClientGone, until_disconnect
 from ..http.event_stream import EventStreamResponse
 from . import convert, render, schema
@@ -31,9 +31,8 @@ def _resolve_model(backend: Backend, req: ChatRequest) -> ChatRequest:
 @router.post("/v1/messages")
 async def create_message(request: Request) -> Response:
     body = await json_body(request, schema.MessagesRequest)
-    backend, metrics = await get_backend(request), await get_metrics(request)
-    req = _resolve_model(backend, convert.chat_request(body))
-    first, events = await prime(metrics.observe(backend.stream(req), "messages", backend.name))
+    req = _resolve_model(await get_backend(request), convert.chat_request(body))
+    first, events = await prime(open_stream(request, req, "messages"))
     headers = served_by(first)
     if body.stream:
         return EventStreamResponse(render.message_sse(events), headers)
@@ -44,6 +43,7 @@ async def create_message(request: Request) -> Response:
 
 
 @router.post("/v1/messages/count_tokens")
-async def count_tokens(body: schema.CountTokensRequest, backend: BackendDep) -> dict[str, Any]:
+async def count_tokens(request: Request, backend: BackendDep) -> dict[str, Any]:
+    body = await json_body(request, schema.CountTokensRequest)
     req = _resolve_model(backend, convert.count_request(body))
     return {"input_tokens": await backend.count_tokens(req)}

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..http.fields import Seed
+
 
 class _Wire(BaseModel):
     # Clients add fields over time (cache_control, citations, container, …): ignore what we do not use.
@@ -97,7 +99,7 @@ class MessagesRequest(_Wire):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     top_k: int | None = Field(None, ge=-1)
-    seed: int | None = None  # not Anthropic's: vLLM's extra, for reproducible sampling
+    seed: Seed | None = None  # not Anthropic's: vLLM's extra, for reproducible sampling
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None

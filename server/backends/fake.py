@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -51,8 +52,10 @@ class FakeBackend:
         default_thinking: bool = True,
         name: str = "fake",
         vision: bool = False,
+        batch: int | None = None,
     ) -> None:
         self.name = name
+        self._batch = batch  # an engine's batch size to play, for admission tests
         self._vision = vision  # takes images, as a V model does; else refuses them as a text model
         self._script = script if callable(script) else (lambda _req: script)
         self._model = model
@@ -62,7 +65,8 @@ class FakeBackend:
         self._default_thinking = default_thinking
         self.opened = 0
         self.closed = 0
-        self.requests: list[ChatRequest | CompletionRequest] = []
+        # The latest requests, for tests to look at (a bounded window: a long-running demo keeps none).
+        self.requests: deque[ChatRequest | CompletionRequest] = deque(maxlen=64)
 
     async def start(self) -> None:
         return None
@@ -72,6 +76,9 @@ class FakeBackend:
 
     def serves(self, model: str) -> bool:
         return model in self.model_ids()
+
+    def batch_size(self) -> int | None:
+        return self._batch
 
     def context_length(self) -> int | None:
         return self._context

@@ -48,6 +48,10 @@ class FallbackBackend:
     def context_length(self) -> int | None:
         return self.primary.context_length() or self.secondary.context_length()
 
+    def batch_size(self) -> int | None:
+        # Spillover sends what the primary cannot take to the secondary: no bound of ours applies.
+        return None if self._spill else self.primary.batch_size()
+
     async def tokenize(self, req: ChatRequest | CompletionRequest) -> list[int]:
         return await self.primary.tokenize(req)
 

@@ -15,6 +15,7 @@ class Health:
     ready: bool
     detail: str
     backend: str
+    loading: bool = False  # not ready yet, but on its way (an engine loading its weights)
 
 
 class Backend(Protocol):
@@ -42,6 +43,11 @@ class Backend(Protocol):
         ...
 
     def context_length(self) -> int | None: ...
+
+    def batch_size(self) -> int | None:
+        """How many requests it generates at once (the engine's max_num_seqs); None where no bound is
+        known (a remote API) or not yet (an engine still loading). Admission queues beyond it."""
+        ...
 
     async def tokenize(self, req: ChatRequest | CompletionRequest) -> list[int]:
         """The prompt token ids the request would be sent to the model with."""

@@ -3,6 +3,7 @@
 ServerError                      500  something broke on our side
 ├── InvalidRequest               400  the request is malformed or asks for something unsupported
 │   └── ContextTooLong           400  prompt plus max_tokens exceed the model's context
+├── PayloadTooLarge              413  the request body is over --max-body-mb
 ├── AuthenticationFailed         401  missing or wrong API key
 ├── NotFound                     404  the request names something this server does not have
 │   └── ModelNotFound            404  … a model this server does not serve
@@ -10,6 +11,10 @@ ServerError                      500  something broke on our side
 ├── NotServed                    501  an endpoint this deployment cannot answer (hosted-only, say)
 ├── BackendUnavailable           503  the engine is loading, dead, or the upstream unreachable
 └── UpstreamError                502  the upstream answered with an error we pass on
+
+`retry_after` (seconds) travels as a Retry-After header: ours on 429/503, the hosted API's passed on.
+`retried` marks an error this server already retried (the hosted backend's own retries): the client is
+told not to retry it again, so that its SDK's retries do not multiply ours.
 """
 
 from __future__ import annotations
@@ -21,13 +26,24 @@ class ServerError(Exception):
     status = 500
     type = "server_error"
     code: str | None = None
+    retry_after: float | None = None
+    retried = False
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         if code is not None:
             self.code = code
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 class InvalidRequest(ServerError):
@@ -41,6 +57,14 @@ class ContextTooLong(InvalidRequest):
     """The prompt (plus the requested completion) does not fit the model's context window."""
 
     code = "context_length_exceeded"
+
+
+class PayloadTooLarge(ServerError):
+    """The request body is larger than this server accepts."""
+
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
 
 
 class AuthenticationFailed(ServerError):
@@ -91,6 +115,8 @@ class UpstreamError(ServerError):
     status = 502
     type = "upstream_error"
 
-    def __init__(self, message: str, *, status: int = 502, code: str | None = None) -> None:
-        super().__init__(message, code=code)
+    def __init__(
+        self, message: str, *, status: int = 502, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, code=code, retry_after=retry_after)
         self.status = status

@@ -1,8 +1,10 @@
-"""FastAPI dependencies: the backend, the settings, the metrics, the API-key check, and JSON bodies."""
+"""FastAPI dependencies: the backend, the settings, the API-key check, JSON bodies, gated streams."""
 
 from __future__ import annotations
 
 import hmac
+import re
+from collections.abc import AsyncIterator
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
@@ -10,9 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from ..core.backend import Backend
-from ..core.errors import AuthenticationFailed, ModelNotFound
+from ..core.errors import AuthenticationFailed, InvalidRequest, ModelNotFound
+from ..core.events import StreamEvent
+from ..core.request import ChatRequest, CompletionRequest
 from ..settings import Settings
+from .gate import Gate
 from .metrics import Metrics
+from .tool_schemas import check_tools
 
 
 # async: FastAPI runs plain `def` dependencies in a worker thread, a thread hop per request for nothing.
@@ -45,7 +51,15 @@ async def json_body(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate_json(await request.body())
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from exc
+        errors = exc.errors(include_url=False)
+        if errors and errors[0]["type"] == "json_invalid" and _BAD_UNICODE.search(errors[0]["msg"]):
+            # A lone UTF-16 surrogate ("\ud800") or bytes that are not UTF-8: no tokenizer can take it.
+            detail = errors[0]["msg"].removeprefix("Invalid JSON: ")
+            raise InvalidRequest(f"invalid Unicode in the request body: {detail}") from exc
+        raise RequestValidationError(errors) from exc
+
+
+_BAD_UNICODE = re.compile("surrogate|hex escape|unicode", re.IGNORECASE)
 
 
 BackendDep = Annotated[Backend, Depends(get_backend)]
@@ -69,6 +83,19 @@ async def require_api_key(request: Request) -> None:
     # compare_digest: the time taken must not tell an attacker how much of the key was right.
     if given is None or not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
         raise AuthenticationFailed("missing or invalid API key")
+
+
+def open_stream(
+    request: Request, req: ChatRequest | CompletionRequest, endpoint: str
+) -> AsyncIterator[StreamEvent]:
+    """The backend's stream for `req`, admitted by the gate (or refused: 429, 503) and measured."""
+    if isinstance(req, ChatRequest) and req.tools:
+        check_tools(req.tools)
+    state = request.app.state
+    backend: Backend = state.backend
+    gate: Gate = state.gate
+    metrics: Metrics = state.metrics
+    return metrics.observe(gate.admit(backend.stream(req)), endpoint, backend.name)
 
 
 def check_model(backend: Backend, model: str) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Mapping
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .disconnect import disconnected
+
+log = logging.getLogger("glm_serve.http")
 
 
 class EventStreamResponse(Response):
@@ -21,7 +24,8 @@ class EventStreamResponse(Response):
     write and one ASGI round trip each, which is what a streamed response spent most of its time on.
     When the client hangs up the source is cancelled, which aborts the engine request or closes the
     upstream connection behind it. A client that reads slowly does not slow the source: what it has not
-    taken yet waits here, at most one response's worth.
+    taken yet waits here, at most one response's worth. A client that stops reading altogether (a write
+    blocked for --stream-write-timeout seconds) is treated as gone.
     """
 
     media_type = "text/event-stream"
@@ -50,6 +54,7 @@ class EventStreamResponse(Response):
         source.add_done_callback(notify)
         gone = asyncio.create_task(disconnected(receive))
         gone.add_done_callback(notify)
+        writer = _Writer(send, _write_timeout(scope))
         try:
             start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
             await send(start)
@@ -63,7 +68,8 @@ class EventStreamResponse(Response):
                     body = b"".join(pending)
                     pending.clear()
                     # The last events and the end of the body leave together: one write, not two.
-                    await send({"type": "http.response.body", "body": body, "more_body": not complete})
+                    if not await writer.write(body, more=not complete):
+                        return  # a client that stopped reading: its generation is cancelled below
                 if complete:
                     return
                 if source.done() and (source.cancelled() or source.exception() is not None):
@@ -81,3 +87,40 @@ class EventStreamResponse(Response):
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
+
+
+def _write_timeout(scope: Scope) -> float:
+    settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+    return float(getattr(settings, "stream_write_timeout", 60.0))
+
+
+class _Writer:
+    """Body writes that give up on a client whose socket has stayed full for `timeout` seconds.
+
+    A timer cancels the blocked write (cheaper than a task per write with asyncio.wait_for)."""
+
+    def __init__(self, send: Send, timeout: float) -> None:
+        self.send = send
+        self.timeout = timeout
+
+    async def write(self, body: bytes, more: bool) -> bool:
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self.timeout, expire)
+        try:
+            await self.send({"type": "http.response.body", "body": body, "more_body": more})
+        except asyncio.CancelledError:
+            if expired and task.uncancel() == 0:
+                log.warning("closed a stream: its client read nothing for %g s", self.timeout)
+                return False
+            raise
+        finally:
+            timer.cancel()
+        return True

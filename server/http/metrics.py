@@ -46,6 +46,12 @@ class Metrics:
             registry=r,
         )
         self.tool_calls = Counter("glm_serve:tool_calls", "Tool calls parsed from model output.", registry=r)
+        self.queued = Gauge(
+            "glm_serve:queued_requests", "Requests admitted beyond the engine's batch, waiting.", registry=r
+        )
+        self.rejected = Counter(
+            "glm_serve:rejected_requests", "Requests refused before they started.", ["reason"], registry=r
+        )
 
     async def observe(
         self, events: AsyncIterator[StreamEvent], endpoint: str, backend: str

@@ -18,7 +18,7 @@ from ..core.errors import InvalidRequest, NotServed
 from ..core.events import StreamEvent
 from ..core.request import ChatRequest, CompletionRequest
 from ..core.streams import fan_out, prime, served_by
-from ..http.deps import BackendDep, check_model, get_backend, get_metrics, json_body
+from ..http.deps import BackendDep, check_model, get_backend, json_body, open_stream
 from ..http.disconnect import ClientGone, until_disconnect
 from ..http.event_stream import EventStreamResponse
 from . import convert, render, schema
@@ -30,7 +30,7 @@ def _choices(req: ChatRequest | CompletionRequest, n: int) -> list[ChatRequest |
     """n independent requests; a fixed seed is offset per choice so the choices differ."""
     seed = req.sampling.seed
     return [
-        dataclasses.replace(req, sampling=dataclasses.replace(req.sampling, seed=seed + i))
+        dataclasses.replace(req, sampling=dataclasses.replace(req.sampling, seed=(seed + i) % 2**64))
         if seed is not None and i
         else req
         for i in range(n)
@@ -40,10 +40,9 @@ def _choices(req: ChatRequest | CompletionRequest, n: int) -> list[ChatRequest |
 async def _respond(
     request: Request, req: ChatRequest | CompletionRequest, body: schema.Sampling, endpoint: str
 ) -> Response:
-    backend, metrics = await get_backend(request), await get_metrics(request)
-    check_model(backend, req.model)
+    check_model(await get_backend(request), req.model)
     streams: list[AsyncIterator[StreamEvent]] = [
-        metrics.observe(backend.stream(r), endpoint, backend.name) for r in _choices(req, body.n)
+        open_stream(request, r, endpoint) for r in _choices(req, body.n)
     ]
     chat = isinstance(req, ChatRequest)
     primed: list[AsyncIterator[StreamEvent]] = []
@@ -100,7 +99,8 @@ async def list_models(backend: BackendDep) -> dict[str, Any]:
 
 
 @router.post("/tokenize")
-async def tokenize(body: schema.TokenizeRequest, backend: BackendDep) -> dict[str, Any]:
+async def tokenize(request: Request, backend: BackendDep) -> dict[str, Any]:
+    body = await json_body(request, schema.TokenizeRequest)
     model = body.model or backend.model_ids()[0]
     check_model(backend, model)
     req: ChatRequest | CompletionRequest

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ..core.errors import NotFound
 from ..core.streams import prime, served_by
-from ..http.deps import check_model, get_backend, get_metrics, json_body
+from ..http.deps import check_model, get_backend, json_body, open_stream
 from ..http.disconnect import ClientGone, until_disconnect
 from ..http.event_stream import EventStreamResponse
 from . import convert, render, schema
@@ -71,7 +71,7 @@ def _head(body: schema.ResponsesRequest) -> dict[str, Any]:
 @router.post("/v1/responses")
 async def create_response(request: Request) -> Response:
     body = await json_body(request, schema.ResponsesRequest)
-    backend, metrics, store = await get_backend(request), await get_metrics(request), _store(request)
+    backend, store = await get_backend(request), _store(request)
     seal: ReasoningSeal = request.app.state.reasoning_seal
     earlier = _stored(store, body.previous_response_id).items if body.previous_response_id else ()
     converted = convert.chat_request(body, seal, earlier)
@@ -83,7 +83,7 @@ async def create_response(request: Request) -> Response:
         seal=seal.seal if converted.sealed_reasoning else None,
         streaming=body.stream,
     )
-    first, events = await prime(metrics.observe(backend.stream(converted.request), "responses", backend.name))
+    first, events = await prime(open_stream(request, converted.request, "responses"))
     headers = served_by(first)
     if converted.dropped_tools:
         headers["x-glm-serve-dropped-tools"] = ",".join(converted.dropped_tools)

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
+from ..http.fields import Seed
+
 
 class _Wire(BaseModel):
     # Clients send fields we do not use (client_metadata, phase, annotations, …): ignore them.
@@ -201,7 +203,7 @@ class ResponsesRequest(_Wire):
     service_tier: str | None = None
     background: bool | None = None
     # Not OpenAI's: vLLM's sampling extras, accepted as on the chat route.
-    seed: int | None = None
+    seed: Seed | None = None
     top_k: int | None = Field(None, ge=-1)
     min_p: float | None = Field(None, ge=0, le=1)
     repetition_penalty: float | None = Field(None, gt=0)

@@ -69,7 +69,7 @@ def test_failover_when_the_primary_is_unhealthy_without_trying_it() -> None:
             httpx.post(base + "/v1/messages", json={**BODY, "max_tokens": 20}).headers["x-glm-serve-backend"]
             == "secondary"
         )
-    assert primary.requests == []
+    assert not primary.requests
 
 
 def test_the_requests_own_errors_are_not_failed_over() -> None:

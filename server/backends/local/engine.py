@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
-import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,25 +21,22 @@ from parsers import Generation, GlmParser, TextDelta, ToolCallEnd
 from ...core.backend import Health
 from ...core.errors import BackendUnavailable, ContextTooLong, InvalidRequest, ServerError
 from ...core.events import (
-    LogprobsDelta,
     MessageEnd,
     MessageStart,
     StreamEvent,
-    TokenLogprob,
-    TopLogprob,
     Usage,
     finish_reason,
 )
-from ...core.request import ChatRequest, CompletionRequest, Sampling
+from ...core.request import ChatRequest, CompletionRequest
 from ...settings import Settings
 from . import weights
 from .constraint import structural_tag
 from .images import ImageLoader
-from .prompt import PromptRenderer, profile
+from .prompt import Prompt, PromptRenderer, profile
+from .sampling import logprobs_delta, sampling_params
 from .template import TemplateProfile, UnknownTemplate
 
 if TYPE_CHECKING:
-    from vllm import SamplingParams
     from vllm.v1.engine.async_llm import AsyncLLM
 
 log = logging.getLogger("glm_serve.local")
@@ -85,7 +84,13 @@ def engine_errors() -> Iterator[None]:
     except (ValueError, VLLMClientError) as exc:  # vLLM's verdicts on the request's own parameters
         # A schema the grammar compiler refuses arrives as a generic message; its cause says why.
         cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
-        raise InvalidRequest(f"{exc}{cause}") from exc
+        log.info("vLLM refused a request: %s%s", exc, cause)
+        raise InvalidRequest(_SOURCE_PATHS.sub("", f"{exc}{cause}")) from exc
+
+
+# xgrammar's messages start with its C++ source location ("[10:02:03] /project/cpp/x.cc:120: "): the
+# client gets the message, the log keeps the location.
+_SOURCE_PATHS = re.compile(r"(?:\[[\d:]+\] *)?(?:/[\w.+-]+)+\.(?:cc|cpp|cu|cuh|h|hpp|py):\d+:? *")
 
 
 class LocalBackend:
@@ -119,6 +124,9 @@ class LocalBackend:
         self._renderer: PromptRenderer | None = None
         self._generation: Generation = "glm47"
         self._stop_ids: list[int] = []
+        self._vocab = 0
+        self._token_bytes = 1
+        self._pool = ThreadPoolExecutor(settings.render_workers, thread_name_prefix="glm-render")
         self._max_len = 0
         self._tokenizer: Any = None
         self._load_error: BaseException | None = None
@@ -149,6 +157,9 @@ class LocalBackend:
         self._generation = template.generation
         vocab = tokenizer.get_vocab()
         self._stop_ids = [vocab[t] for t in STOP_TOKENS if t in vocab]
+        self._vocab = int(engine.model_config.get_vocab_size())
+        # UTF-8 length of the vocabulary's longest entry: at least its decoded length in bytes.
+        self._token_bytes = max(len(t.encode()) for t in vocab)
         self._max_len = engine.model_config.max_model_len
         self._tokenizer = tokenizer
         self._engine = engine
@@ -176,6 +187,10 @@ class LocalBackend:
     def serves(self, model: str) -> bool:
         return model in self.model_ids()
 
+    def batch_size(self) -> int | None:
+        engine = self._engine
+        return None if engine is None else int(engine.vllm_config.scheduler_config.max_num_seqs)
+
     def context_length(self) -> int | None:
         return self._max_len or self._settings.max_model_len
 
@@ -184,7 +199,7 @@ class LocalBackend:
         if self._load_error is not None:
             return Health(False, f"engine failed to start: {self._load_error}", self.name)
         if engine is None:
-            return Health(False, "loading the model", self.name)
+            return Health(False, "loading the model", self.name, loading=True)
         if engine.errored:
             return Health(False, "the inference engine has stopped", self.name)
         return Health(True, f"serving {self._settings.model}", self.name)
@@ -194,6 +209,7 @@ class LocalBackend:
         return self._engine.get_num_unfinished_requests() if self._engine is not None else 0
 
     async def aclose(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
         engine, self._engine = self._engine, None
         if engine is not None:
             await asyncio.to_thread(engine.shutdown)
@@ -204,9 +220,8 @@ class LocalBackend:
     async def tokenize(self, req: ChatRequest | CompletionRequest) -> list[int]:
         self._ready()
         if isinstance(req, CompletionRequest):
-            return self._completion_ids(req)
-        assert self._renderer is not None
-        return self._renderer.render(req).token_ids
+            return await self._completion_ids(req)
+        return (await self._prompt(req)).token_ids
 
     async def count_tokens(self, req: ChatRequest | CompletionRequest) -> int:
         return len(await self.tokenize(req))
@@ -223,10 +238,38 @@ class LocalBackend:
             raise BackendUnavailable("the inference engine has stopped; restart the server")
         return self._engine
 
-    def _completion_ids(self, req: CompletionRequest) -> list[int]:
+    async def _prompt(self, req: ChatRequest) -> Prompt:
+        """The rendered, tokenized prompt. The work runs on the render pool: a huge prompt occupies one
+        worker thread (the tokenizer leaves the GIL), never the event loop and every stream on it."""
+        assert self._renderer is not None
+        self._fits_at_all(sum(map(len, _texts(req))))
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._renderer.render, req)
+
+    async def _completion_ids(self, req: CompletionRequest) -> list[int]:
         if isinstance(req.prompt, tuple):
-            return list(req.prompt)
-        return list(self._tokenizer.encode(req.prompt, add_special_tokens=False))
+            ids = list(req.prompt)
+            # vLLM would take these and fail inside the stream, after a 200 had gone out.
+            if bad := next((i for i in ids if not 0 <= i < self._vocab), None):
+                raise InvalidRequest(
+                    f"prompt token id {bad} is outside the vocabulary (0 to {self._vocab - 1})",
+                    param="prompt",
+                )
+            return ids
+        self._fits_at_all(len(req.prompt))
+        encode = functools.partial(self._tokenizer.encode, req.prompt, add_special_tokens=False)
+        return list(await asyncio.get_running_loop().run_in_executor(self._pool, encode))
+
+    def _fits_at_all(self, chars: int) -> None:
+        """Refuse, without tokenizing, a prompt whose length in characters already rules it out: no token
+        covers more than `_token_bytes` bytes, nor a character fewer than one."""
+        least = chars // self._token_bytes
+        if self._max_len and least > self._max_len:
+            raise ContextTooLong(
+                f"This model's maximum context length is {self._max_len} tokens. However, your messages "
+                f"are {chars} characters, which is at least {least} tokens. Please reduce the length of "
+                "the messages.",
+                param="messages",
+            )
 
     async def _stream(self, req: ChatRequest | CompletionRequest) -> AsyncIterator[StreamEvent]:
         from vllm.inputs import tokens_input
@@ -236,8 +279,7 @@ class LocalBackend:
         constraint: dict[str, Any] | None = None
         pictures: list[Any] = []
         if isinstance(req, ChatRequest):
-            assert self._renderer is not None
-            prompt = self._renderer.render(req)
+            prompt = await self._prompt(req)
             ids = prompt.token_ids
             if prompt.images:
                 assert self._images is not None  # the renderer takes images only for a vision model
@@ -246,8 +288,9 @@ class LocalBackend:
             parser = GlmParser(self._generation, tools, prompt.starts_in_reasoning)
             constraint = structural_tag(req, self._generation, prompt.reasoning, self._settings.strict_tools)
         else:
-            ids = self._completion_ids(req)
-        params = self._sampling_params(req.sampling, len(ids), constraint)
+            ids = await self._completion_ids(req)
+        with engine_errors():
+            params = sampling_params(req.sampling, len(ids), self._max_len, self._stop_ids, constraint)
         request_id = f"{'chatcmpl' if parser else 'cmpl'}-{uuid.uuid4().hex}"
         yield MessageStart(request_id, req.model, len(ids), backend=self.name)
 
@@ -281,7 +324,7 @@ class LocalBackend:
                                 called = called or isinstance(event, ToolCallEnd)
                                 yield event
                     if choice.logprobs:
-                        yield _logprobs(
+                        yield logprobs_delta(
                             choice.token_ids, choice.logprobs, req.sampling.top_logprobs, self._tokenizer
                         )
                     if choice.finish_reason is not None:
@@ -294,68 +337,13 @@ class LocalBackend:
         stop_sequence = stop_reason if isinstance(stop_reason, str) else None
         yield MessageEnd(finish_reason(engine_reason, called), usage, stop_sequence)
 
-    def _sampling_params(
-        self, s: Sampling, prompt_len: int, constraint: dict[str, Any] | None
-    ) -> SamplingParams:
-        from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
-        room = self._max_len - prompt_len
-        if room <= 0 or (s.max_tokens is not None and s.max_tokens > room):
-            wanted = prompt_len + (s.max_tokens or 1)
-            raise ContextTooLong(
-                f"This model's maximum context length is {self._max_len} tokens. However, you requested "
-                f"{wanted} tokens ({prompt_len} in the messages, {s.max_tokens or 1} in the completion). "
-                "Please reduce the length of the messages or completion.",
-                param="messages",
-            )
-        kwargs: dict[str, Any] = {
-            "max_tokens": s.max_tokens if s.max_tokens is not None else room,
-            "stop": list(s.stop),
-            # ignore_eos means "generate exactly max_tokens" (benchmarks): GLM's turn ends must not stop it.
-            "stop_token_ids": [] if s.ignore_eos else self._stop_ids,
-            "ignore_eos": s.ignore_eos,
-            "seed": s.seed,
-            "output_kind": RequestOutputKind.DELTA,
-        }
-        for name in (
-            "temperature",
-            "top_p",
-            "top_k",
-            "min_p",
-            "presence_penalty",
-            "frequency_penalty",
-            "repetition_penalty",
-            "min_tokens",
-        ):
-            value = getattr(s, name)
-            if value is not None:
-                kwargs[name] = value
-        if s.logprobs:
-            kwargs["logprobs"] = s.top_logprobs
-        if constraint is not None:
-            kwargs["structured_outputs"] = StructuredOutputsParams(structural_tag=json.dumps(constraint))
-        with engine_errors():
-            return SamplingParams(**kwargs)
-
-
-def _logprobs(token_ids: Any, logprobs: Any, top_n: int, tokenizer: Any) -> LogprobsDelta:
-    """vLLM's per-token {id: Logprob} maps as our events: the sampled token, and the top_n by rank.
-
-    vLLM adds the sampled token to the top-n at its own rank, so a map can hold n + 1 entries.
-    """
-    tokens = []
-    for token_id, candidates in zip(token_ids, logprobs, strict=False):
-        chosen = candidates.get(token_id)
-        text = (
-            chosen.decoded_token
-            if chosen and chosen.decoded_token is not None
-            else tokenizer.decode([token_id])
-        )
-        ranked = sorted((kv for kv in candidates.items() if kv[1].rank), key=lambda kv: kv[1].rank)
-        top = tuple(
-            TopLogprob(c.decoded_token if c.decoded_token is not None else tokenizer.decode([i]), c.logprob)
-            for i, c in ranked[:top_n]
-        )
-        tokens.append(TokenLogprob(text, chosen.logprob if chosen else float("-inf"), top))
-    return LogprobsDelta(tuple(tokens))
+def _texts(req: ChatRequest) -> Iterator[str]:
+    """The request's message text (what its prompt is at least as long as)."""
+    for m in req.messages:
+        if isinstance(m.content, str):
+            yield m.content
+        else:
+            yield from (p for p in m.content if isinstance(p, str))
+        if m.reasoning:
+            yield m.reasoning

@@ -72,6 +72,9 @@ class HostedBackend:
     def serves(self, model: str) -> bool:
         return model in self.model_ids() or catalogue_name(model) is not None
 
+    def batch_size(self) -> int | None:
+        return None  # the hosted API's own limits answer with 429s, passed on
+
     def context_length(self) -> int | None:
         return 131072
 

@@ -96,6 +96,9 @@ class UpstreamBackend:
             return requested
         return models[0]  # one model upstream, or a name of ours it does not list
 
+    def batch_size(self) -> int | None:
+        return None
+
     def context_length(self) -> int | None:
         return self._settings.max_model_len
 

@@ -1,0 +1,10 @@
+"""Field types every wire format shares, checked at the wire so that a bad value is a 400 naming it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+# What a torch generator takes (any 64-bit integer, signed or not); beyond it vLLM fails mid-stream.
+Seed = Annotated[int, Field(ge=-(2**63), le=2**64 - 1)]

@@ -1,0 +1,128 @@
+"""Gate: every generation stream passes it. Admission bounds the queue; the drain ends streams at shutdown.
+
+    backend.stream(req) ─▶ gate.admit() ─▶ metrics.observe() ─▶ a wire's renderer
+
+Admission: a backend runs `batch` requests at once; up to `queue` more may wait behind them. Past that a
+request is refused at once with a 429 and a Retry-After, rather than taking a 200 and a role chunk and
+then waiting a minute for its first token (nothing a client or a load balancer could act on).
+
+The drain: at SIGTERM the server stops taking connections and lets running streams go on for the
+grace period; then it ends each one with its wire's error terminal (an error event and [DONE];
+Anthropic's error event; Responses' response.failed), aborting the engine request behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from ..core.errors import BackendUnavailable, RateLimited
+from ..core.events import StreamEvent
+from .metrics import Metrics
+
+SHUTTING_DOWN = "the server is shutting down; retry on another replica"
+
+
+@dataclass(slots=True, eq=False)  # one per stream, kept in a set by identity
+class _Running:
+    task: asyncio.Task[object] | None = None
+    drained: bool = False
+
+
+class Gate:
+    def __init__(self, metrics: Metrics, batch_size: Callable[[], int | None], queue: int | None) -> None:
+        """`batch_size()`: what the backend runs at once (None: unknown, or not loaded yet); `queue`:
+        how many may wait beyond it (None: as many as the batch, or no bound when that is unknown;
+        -1: no bound)."""
+        self.metrics = metrics
+        self._batch_size = batch_size
+        self._queue = queue
+        self.batch: int | None = None
+        self.capacity: int | None = None if queue is None or queue < 0 else queue
+        self.in_flight = 0
+        self.draining = False
+        self._running: set[_Running] = set()
+        self._mean_seconds = 1.0  # of a finished request, for Retry-After
+
+    def _learn_batch(self) -> None:
+        # The engine's batch is known once it has loaded; until then only an explicit queue bounds.
+        batch = self._batch_size()
+        if batch is None:
+            return
+        self.batch = batch
+        if self._queue is None:
+            self.capacity = 2 * batch
+        elif self._queue >= 0:
+            self.capacity = batch + self._queue
+
+    def saturated(self) -> bool:
+        """The next request would be refused (a load balancer should prefer another replica)."""
+        if self.batch is None:
+            self._learn_batch()
+        return self.capacity is not None and self.in_flight >= self.capacity
+
+    def retry_after(self) -> float:
+        """About one turnover of the queue: what its requests take, by how many batches it holds."""
+        if self.capacity is None or not self.batch:
+            return 1.0
+        return min(60.0, max(1.0, self._mean_seconds * math.ceil(self.capacity / self.batch - 1)))
+
+    def admit(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+        """The stream, counted; or RateLimited at once when the queue is full."""
+        if self.draining:
+            raise BackendUnavailable(SHUTTING_DOWN, retry_after=1)
+        if self.saturated():
+            self.metrics.rejected.labels("queue_full").inc()
+            raise RateLimited(
+                f"this server is at capacity ({self.in_flight} requests running or queued); "
+                "retry after the Retry-After interval",
+                retry_after=self.retry_after(),
+            )
+        return self._guarded(events)
+
+    async def _guarded(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+        running = _Running()
+        self._running.add(running)
+        self._count(+1)
+        start = time.monotonic()
+        try:
+            while True:
+                # Whichever task takes the next event (the route's for the first, the response's
+                # after) is the one the drain cancels.
+                running.task = asyncio.current_task()
+                try:
+                    event = await anext(events)
+                except StopAsyncIteration:
+                    break
+                except asyncio.CancelledError:
+                    if running.drained and running.task is not None and running.task.uncancel() == 0:
+                        # The cancel has unwound the backend stream (the engine request is aborted);
+                        # the wire's renderer turns this into its error terminal.
+                        raise BackendUnavailable(SHUTTING_DOWN, retry_after=1) from None
+                    raise
+                yield event
+        finally:
+            self._running.discard(running)
+            self._count(-1)
+            self._mean_seconds += 0.1 * (time.monotonic() - start - self._mean_seconds)
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()
+
+    def _count(self, step: int) -> None:
+        self.in_flight += step
+        self.metrics.queued.set(max(0, self.in_flight - self.batch) if self.batch else 0)
+
+    def drain(self, grace: float) -> None:
+        """Stop admitting; after `grace` seconds end every stream still running."""
+        self.draining = True
+        asyncio.get_running_loop().call_later(grace, self.end_all)
+
+    def end_all(self) -> None:
+        for running in list(self._running):
+            running.drained = True
+            if running.task is not None:
+                running.task.cancel()
