@@ -10,18 +10,21 @@ import logging
 import math
 import os
 from collections.abc import AsyncIterator
+from importlib.metadata import version
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from .anthropic import render as anthropic_render
 from .anthropic import routes as anthropic_routes
 from .backends.choice import choose_backend, choose_passthrough
 from .core.backend import Backend
 from .core.errors import AuthenticationFailed, InvalidRequest, ServerError
+from .http import log_filters, openapi
 from .http.deps import BackendDep, MetricsDep, require_api_key
 from .http.gate import Gate
 from .http.limits import BodyLimit
@@ -52,6 +55,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     if backend is None:
         backend, settings, reason = choose_backend(settings)
     log.info("backend: %s (%s)", backend.name, reason)
+    log_filters.install()
     if settings.demo:
         log.warning(DEMO_BANNER)
 
@@ -71,9 +75,15 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             if app.state.passthrough is not None and app.state.passthrough is not backend:
                 await app.state.passthrough.aclose()
 
-    # No OpenAPI document: the API is OpenAI's and Anthropic's, documented by them, and the generation
-    # routes read their bodies themselves (deps.json_body), which FastAPI's schema would not show.
-    app = FastAPI(title="glm-serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    # FastAPI's own /openapi.json would be served without the key; ours is behind it (service routes).
+    app = FastAPI(
+        title="glm-serve",
+        version=version("glm-serve"),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.backend = backend
     app.state.settings = settings
     app.state.metrics = Metrics()
@@ -99,6 +109,14 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     return app
 
 
+def _methods_on(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] == Match.PARTIAL:
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 async def _start(app: FastAPI, backend: Backend) -> None:
     try:
         await backend.start()
@@ -120,7 +138,14 @@ async def _start(app: FastAPI, backend: Backend) -> None:
 
 
 def _add_service_routes(app: FastAPI, authed: list[Any]) -> None:
-    @app.get("/health")
+    @app.get("/openapi.json", dependencies=authed, include_in_schema=False)
+    async def openapi_document(request: Request) -> JSONResponse:
+        app: FastAPI = request.app
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi.document(app)
+        return JSONResponse(app.openapi_schema)
+
+    @app.get("/health", responses={503: {"description": "Not serving (loading, dead or shutting down)"}})
     async def health(request: Request, backend: BackendDep) -> JSONResponse:
         state = await backend.health()
         gate: Gate = request.app.state.gate
@@ -144,7 +169,7 @@ def _add_service_routes(app: FastAPI, authed: list[Any]) -> None:
         }
         return JSONResponse(body, status_code=code)
 
-    @app.get("/metrics", dependencies=authed)
+    @app.get("/metrics", dependencies=authed, response_class=PlainTextResponse)
     async def metrics(m: MetricsDep) -> Response:
         return Response(m.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -197,7 +222,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         err = ServerError(str(exc.detail))
         err.status = exc.status_code
         err.type = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        return error_response(request, err)
+        response = error_response(request, err)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names the first route on the path only; a path may have several.
+            response.headers["Allow"] = ", ".join(_methods_on(request))
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -51,9 +51,12 @@ def fake_server(
     delay: float = 0.0,
     context_length: int = 8192,
     vision: bool = False,
+    batch: int | None = None,
     **settings_: Any,
 ) -> Iterator[tuple[str, FakeBackend]]:
-    backend = FakeBackend(script, model="glm-test", delay=delay, context_length=context_length, vision=vision)
+    backend = FakeBackend(
+        script, model="glm-test", delay=delay, context_length=context_length, vision=vision, batch=batch
+    )
     settings = Settings(backend="fake", api_key=api_key, **settings_)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     with live_server(create_app(settings, backend), headers=headers) as base:

@@ -14,6 +14,7 @@ from ..core.streams import prime, served_by
 from ..http.deps import BackendDep, check_model, get_backend, json_body, open_stream
 from ..http.disconnect import ClientGone, until_disconnect
 from ..http.event_stream import EventStreamResponse
+from ..http.openapi import takes
 from . import convert, render, schema
 
 router = APIRouter()
@@ -28,7 +29,7 @@ def _resolve_model(backend: Backend, req: ChatRequest) -> ChatRequest:
     return req
 
 
-@router.post("/v1/messages")
+@router.post("/v1/messages", openapi_extra=takes(schema.MessagesRequest, streams=True))
 async def create_message(request: Request) -> Response:
     body = await json_body(request, schema.MessagesRequest)
     req = _resolve_model(await get_backend(request), convert.chat_request(body))
@@ -42,7 +43,7 @@ async def create_message(request: Request) -> Response:
         return Response(status_code=499)
 
 
-@router.post("/v1/messages/count_tokens")
+@router.post("/v1/messages/count_tokens", openapi_extra=takes(schema.CountTokensRequest))
 async def count_tokens(request: Request, backend: BackendDep) -> dict[str, Any]:
     body = await json_body(request, schema.CountTokensRequest)
     req = _resolve_model(backend, convert.count_request(body))

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .disconnect import disconnected
+from .log_filters import ABANDONED
 
 log = logging.getLogger("glm_serve.http")
 
@@ -119,6 +120,7 @@ class _Writer:
         except asyncio.CancelledError:
             if expired and task.uncancel() == 0:
                 log.warning("closed a stream: its client read nothing for %g s", self.timeout)
+                ABANDONED.set(True)
                 return False
             raise
         finally:

@@ -35,13 +35,13 @@ class _Running:
 class Gate:
     def __init__(self, metrics: Metrics, batch_size: Callable[[], int | None], queue: int | None) -> None:
         """`batch_size()`: what the backend runs at once (None: unknown, or not loaded yet); `queue`:
-        how many may wait beyond it (None: as many as the batch, or no bound when that is unknown;
-        -1: no bound)."""
+        how many may wait beyond it (None: as many as the batch; -1: no bound). While the batch is
+        unknown nothing is bounded: a queue means nothing without the batch it waits behind."""
         self.metrics = metrics
         self._batch_size = batch_size
         self._queue = queue
         self.batch: int | None = None
-        self.capacity: int | None = None if queue is None or queue < 0 else queue
+        self.capacity: int | None = None
         self.in_flight = 0
         self.draining = False
         self._running: set[_Running] = set()

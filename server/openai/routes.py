@@ -21,6 +21,7 @@ from ..core.streams import fan_out, prime, served_by
 from ..http.deps import BackendDep, check_model, get_backend, json_body, open_stream
 from ..http.disconnect import ClientGone, until_disconnect
 from ..http.event_stream import EventStreamResponse
+from ..http.openapi import takes
 from . import convert, render, schema
 
 router = APIRouter()
@@ -67,13 +68,13 @@ async def _respond(
     return JSONResponse(whole, headers=headers)
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", openapi_extra=takes(schema.ChatCompletionRequest, streams=True))
 async def create_chat_completion(request: Request) -> Response:
     body = await json_body(request, schema.ChatCompletionRequest)
     return await _respond(request, convert.chat_request(body), body, "chat")
 
 
-@router.post("/v1/completions")
+@router.post("/v1/completions", openapi_extra=takes(schema.CompletionRequest, streams=True))
 async def create_completion(request: Request) -> Response:
     body = await json_body(request, schema.CompletionRequest)
     return await _respond(request, convert.completion_request(body), body, "completions")
@@ -98,7 +99,7 @@ async def list_models(backend: BackendDep) -> dict[str, Any]:
     }
 
 
-@router.post("/tokenize")
+@router.post("/tokenize", openapi_extra=takes(schema.TokenizeRequest))
 async def tokenize(request: Request, backend: BackendDep) -> dict[str, Any]:
     body = await json_body(request, schema.TokenizeRequest)
     model = body.model or backend.model_ids()[0]
@@ -130,7 +131,7 @@ async def _passed_through(request: Request, endpoint: str, what: str, body: dict
     return dict(await passthrough.post(endpoint, body))
 
 
-@router.post("/v1/embeddings")
+@router.post("/v1/embeddings", openapi_extra=takes(schema.EmbeddingsRequest))
 async def create_embeddings(request: Request) -> dict[str, Any]:
     body = (await json_body(request, schema.EmbeddingsRequest)).model_dump(exclude_none=True)
     # The OpenAI SDK asks for base64 by default; the hosted API answers floats, encoded here as OpenAI
@@ -145,7 +146,7 @@ async def create_embeddings(request: Request) -> dict[str, Any]:
     return answer
 
 
-@router.post("/v1/images/generations")
+@router.post("/v1/images/generations", openapi_extra=takes(schema.ImagesRequest))
 async def create_image(request: Request) -> dict[str, Any]:
     body = (await json_body(request, schema.ImagesRequest)).model_dump(exclude_none=True)
     return await _passed_through(request, "/images/generations", "image generations (cogview-4)", body)

@@ -14,6 +14,7 @@ from ..core.streams import prime, served_by
 from ..http.deps import check_model, get_backend, json_body, open_stream
 from ..http.disconnect import ClientGone, until_disconnect
 from ..http.event_stream import EventStreamResponse
+from ..http.openapi import takes
 from . import convert, render, schema
 from .seal import ReasoningSeal
 from .store import ResponseStore, Stored
@@ -68,7 +69,7 @@ def _head(body: schema.ResponsesRequest) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/responses")
+@router.post("/v1/responses", openapi_extra=takes(schema.ResponsesRequest, streams=True))
 async def create_response(request: Request) -> Response:
     body = await json_body(request, schema.ResponsesRequest)
     backend, store = await get_backend(request), _store(request)

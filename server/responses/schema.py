@@ -118,7 +118,7 @@ _ITEM_TAGS = {
 
 def _item_tag(value: Any) -> str:
     kind = value.get("type", "message") if isinstance(value, dict) else getattr(value, "type", "message")
-    return _ITEM_TAGS.get(kind, "other")
+    return _ITEM_TAGS.get(kind, "other") if isinstance(kind, str) else "other"
 
 
 Item = Annotated[

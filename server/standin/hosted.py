@@ -58,6 +58,7 @@ MODELS = (
 SCENARIOS = (
     "ok",
     "rate_limit",
+    "rate_limit_wait",
     "balance",
     "overload",
     "server_error",
@@ -68,17 +69,20 @@ SCENARIOS = (
 )
 
 # (HTTP status, business code, message) of the failures a scenario produces before any output.
+_RATE_LIMIT = (
+    429,
+    "1302",
+    "High concurrency usage of this API, please reduce concurrency or contact customer service to "
+    "increase limits",
+)
 _FAILURES = {
-    "rate_limit": (
-        429,
-        "1302",
-        "High concurrency usage of this API, please reduce concurrency or contact customer "
-        "service to increase limits",
-    ),
+    "rate_limit": _RATE_LIMIT,
     "balance": (429, "1113", "Insufficient balance or no resource package. Please recharge."),
     "overload": (429, "1305", "The service may be temporarily overloaded, please try again later"),
     "server_error": (500, "500", "Internal Error"),
+    "rate_limit_wait": _RATE_LIMIT,  # with a Retry-After of RETRY_AFTER seconds
 }
+RETRY_AFTER = 30
 
 
 EMBEDDING_MODELS = ("embedding-3", "embedding-2")
@@ -93,8 +97,9 @@ def _vector(text: str, size: int) -> list[float]:
     return [x / norm for x in raw]
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def _error(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 def _validate(body: dict[str, Any]) -> JSONResponse | None:
@@ -215,7 +220,7 @@ def create_standin(
             return invalid
         name = scenario_of(request)
         if name in _FAILURES:
-            return _error(*_FAILURES[name])
+            return _error(*_FAILURES[name], RETRY_AFTER if name == "rate_limit_wait" else None)
         if name == "slow_first_byte":
             await asyncio.sleep(slow_seconds)
         reply = Reply(body, tool_error_rate=tool_error_rate, answer_tokens=answer_tokens)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("glm_serve.local")
 
+ENGINE_SHUTDOWN_SECONDS = 4.0
 # GLM ends a turn with any of these; all three must stop generation (zai-org/GLM-4#398).
 STOP_TOKENS = ("<|endoftext|>", "<|user|>", "<|observation|>")
 
@@ -212,7 +213,16 @@ class LocalBackend:
         self._pool.shutdown(wait=False, cancel_futures=True)
         engine, self._engine = self._engine, None
         if engine is not None:
-            await asyncio.to_thread(engine.shutdown)
+            # vLLM stops its output handler only after the engine core has gone, by which time the
+            # handler has seen the core die and logged an EngineDeadError traceback. Every stream has
+            # ended by now (the drain), so nothing waits on the handler: stop it first.
+            handler = getattr(engine, "output_handler", None)
+            if handler is not None:
+                handler.cancel()
+            # vLLM's teardown on exit takes ~5 s on CPU (workers ~3 s, then the engine core collects its
+            # whole heap): past 4 s it kills the engine core, whose requests are aborted by then and
+            # whose workers have exited, so that the server exits within its grace period + 5 s.
+            await asyncio.to_thread(engine.shutdown, timeout=ENGINE_SHUTDOWN_SECONDS)
             del engine
             # Collect it now: AsyncLLM.__del__ shuts down again, which fails at interpreter exit.
             gc.collect()

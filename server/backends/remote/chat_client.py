@@ -11,12 +11,23 @@ from .http_session import HttpSession, Response, TransportFailure
 
 
 class HttpFailure(Exception):
-    """The server answered with an error status before streaming; `body` is its JSON (or {})."""
+    """The server answered with an error status before streaming; `body` is its JSON (or {}),
+    `retry_after` its Retry-After header in seconds (None when absent or a date)."""
 
-    def __init__(self, status: int, body: Mapping[str, Any]) -> None:
+    def __init__(self, status: int, body: Mapping[str, Any], retry_after: float | None = None) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
         self.body = body
+        self.retry_after = retry_after
+
+
+def _retry_after(response: Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # absent, or an HTTP date: upstreams of ours send seconds
+    return seconds if 0 <= seconds < 86400 else None
 
 
 class StreamFailure(Exception):
@@ -62,7 +73,7 @@ class ChatClient:
         response = await self._http.post("/chat/completions", payload, _HEADERS)
         if response.status == 200:
             return ChunkStream(response)
-        raise HttpFailure(response.status, await _json_of(response))
+        raise HttpFailure(response.status, await _json_of(response), _retry_after(response))
 
     async def call(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST a JSON request to a non-streamed endpoint (embeddings, images) and return its answer.
@@ -71,7 +82,7 @@ class ChatClient:
         response = await self._http.post(path, payload, {"Content-Type": "application/json"})
         answer = await _json_of(response)
         if response.status != 200:
-            raise HttpFailure(response.status, answer)
+            raise HttpFailure(response.status, answer, _retry_after(response))
         return answer
 
 

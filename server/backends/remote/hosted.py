@@ -15,6 +15,7 @@ from ...core.backend import Health
 from ...core.errors import (
     BackendUnavailable,
     InvalidRequest,
+    ServerError,
     UpstreamError,
 )
 from ...core.events import MessageStart, StreamEvent
@@ -43,6 +44,11 @@ def api_key(environ: Mapping[str, str] | None = None) -> str | None:
     return env.get("BIGMODEL_API_KEY") or env.get("ZAI_API_KEY") or None
 
 
+HEALTH_TTL = 10.0  # seconds a health probe's verdict stands
+HEALTH_TIMEOUT = 5.0
+LONGEST_WAIT = 5.0  # seconds this server waits between its own retries
+
+
 class HostedBackend:
     """Serves requests through the hosted API. Retries transient failures before the first byte."""
 
@@ -61,6 +67,8 @@ class HostedBackend:
         self._client = ChatClient(base, self._key, settings.hosted_timeout)
         self._backoff = backoff
         self._served = settings.served_model_name or settings.hosted_model
+        self._probe_lock = asyncio.Lock()
+        self._probed: tuple[float, Health] | None = None
 
     async def start(self) -> None:
         return None
@@ -85,8 +93,27 @@ class HostedBackend:
         return estimate_tokens(req)
 
     async def health(self) -> Health:
+        """Whether the hosted API answers with this key: probed with GET /models at most once per
+        HEALTH_TTL seconds however often a load balancer asks, so that /health follows the upstream."""
         if not self._key:
             return Health(False, "no hosted API key (set BIGMODEL_API_KEY or ZAI_API_KEY)", self.name)
+        async with self._probe_lock:
+            if self._probed is None or time.monotonic() - self._probed[0] > HEALTH_TTL:
+                self._probed = (time.monotonic(), await self._probe())
+            return self._probed[1]
+
+    async def _probe(self) -> Health:
+        try:
+            await asyncio.wait_for(self._client.models(), HEALTH_TIMEOUT)
+        except HttpFailure as failure:
+            if failure.status in (401, 403):
+                return Health(False, "the hosted API rejects this server's key", self.name)
+            if failure.status >= 500:
+                return Health(False, f"the hosted API answers HTTP {failure.status}", self.name)
+            # Any other answer (a 404 where an account's base URL lists no models) is an API that is up.
+        except (TransportFailure, TimeoutError) as exc:
+            log.warning("hosted API health probe failed: %s", exc)
+            return Health(False, "the hosted API is unreachable", self.name)
         return Health(True, "hosted BigModel / Z.ai API", self.name)
 
     async def aclose(self) -> None:
@@ -99,7 +126,7 @@ class HostedBackend:
         try:
             return await self._client.call(endpoint, body)
         except HttpFailure as failure:
-            raise error_from(failure.status, failure.body) from failure
+            raise error_from(failure.status, failure.body, failure.retry_after) from failure
         except TransportFailure as exc:
             raise BackendUnavailable(f"the hosted API is unreachable ({exc})") from exc
 
@@ -126,24 +153,33 @@ class HostedBackend:
 
     async def _open(self, body: Mapping[str, Any]) -> ChunkStream:
         """Send the request, retrying transient failures (connection errors, retryable statuses) while
-        nothing has streamed yet."""
+        nothing has streamed yet, never sooner than the hosted API's Retry-After. An error after retries
+        is marked `retried`, so that the client's SDK does not multiply them by its own."""
         deadline = time.monotonic() + min(self._settings.hosted_timeout, 60.0)
         attempt = 0
         while True:
+            wait: float | None = None
+            error: ServerError
             try:
                 return await self._client.open(body)
             except HttpFailure as failure:
-                if not retryable(failure.status, failure.body) or attempt >= self._settings.hosted_retries:
-                    raise error_from(failure.status, failure.body) from failure
-                reason = f"HTTP {failure.status}"
+                error = error_from(failure.status, failure.body, failure.retry_after)
+                if not retryable(failure.status, failure.body):
+                    raise error from failure
+                reason, wait = f"HTTP {failure.status}", failure.retry_after
             except TransportFailure as exc:
-                if attempt >= self._settings.hosted_retries:
-                    raise BackendUnavailable(f"the hosted API is unreachable ({exc})") from exc
+                error = BackendUnavailable(f"the hosted API is unreachable ({exc})", retry_after=1)
                 reason = str(exc)
             # Exponential backoff with full jitter, inside an overall deadline.
-            delay = random.uniform(0, self._backoff * 2**attempt)
-            if time.monotonic() + delay > deadline:
-                raise BackendUnavailable("the hosted API kept failing; gave up retrying")
+            delay = max(random.uniform(0, self._backoff * 2**attempt), wait or 0.0)
+            if (
+                attempt >= self._settings.hosted_retries
+                or delay > LONGEST_WAIT
+                or time.monotonic() + delay > deadline
+            ):
+                # A longer Retry-After goes to the client, which can do better than hold a connection.
+                error.retried = attempt > 0
+                raise error
             attempt += 1
             log.warning("hosted API %s; retry %d in %.2fs", reason, attempt, delay)
             await asyncio.sleep(delay)

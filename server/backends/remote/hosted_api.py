@@ -84,8 +84,16 @@ def _error_object(body: Mapping[str, Any]) -> Mapping[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
-def error_from(status: int, body: Mapping[str, Any]) -> ServerError:
-    """The hosted API's error body (`{"error": {"code": "1302", "message": …}}`) as our error."""
+def error_from(status: int, body: Mapping[str, Any], retry_after: float | None = None) -> ServerError:
+    """The hosted API's error body (`{"error": {"code": "1302", "message": …}}`) as our error, with its
+    Retry-After passed on."""
+    exc = _error_from(status, body)
+    if retry_after is not None and exc.status in (429, 503):
+        exc.retry_after = retry_after
+    return exc
+
+
+def _error_from(status: int, body: Mapping[str, Any]) -> ServerError:
     error = _error_object(body)
     code = str(error.get("code", status))
     message = f"hosted API error {code}: {error.get('message') or 'no message'}"

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
+import re
 import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
@@ -25,6 +27,8 @@ from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import yarl
+
+log = logging.getLogger("glm_serve.http")
 
 
 class TransportFailure(Exception):
@@ -36,6 +40,7 @@ class Response:
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self.status = response.status
+        self.headers = response.headers
         self._response = response
 
     async def pieces(self) -> AsyncIterator[bytes]:
@@ -124,7 +129,10 @@ class HttpSession:
         except aiohttp.ClientHttpProxyError as exc:
             raise TransportFailure(f"the proxy refused the tunnel (HTTP {exc.status})") from exc
         except aiohttp.ClientConnectorError as exc:
-            raise TransportFailure(f"cannot connect to {url.origin()}: {_reason(exc)}") from exc
+            # The address goes to the log only: a client's error names no upstream host.
+            log.warning("cannot connect to %s: %s", url.origin(), exc)
+            errno = exc.os_error.errno
+            raise TransportFailure(f"cannot connect: {os.strerror(errno) if errno else 'failed'}") from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise TransportFailure(_reason(exc)) from exc
         raise AssertionError("unreachable")
@@ -173,4 +181,8 @@ def _reason(exc: BaseException) -> str:
         return "timed out"
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return "the connection closed mid-response"
-    return f"{type(exc).__name__}: {exc}"[:200]
+    return _ADDRESSES.sub("the upstream", f"{type(exc).__name__}: {exc}")[:200]
+
+
+# aiohttp names the URL or host in some messages; a client's error must not (it is in the log).
+_ADDRESSES = re.compile(r"\w+://\S+|\bhost \S+")

@@ -19,10 +19,10 @@ from server.backends.remote.hosted import HostedBackend
 from server.backends.remote.hosted_api import error_from, hosted_model
 from server.core.errors import ContextTooLong, InvalidRequest, ModelNotFound, RateLimited, UpstreamError
 from server.settings import Settings
-from server.standin.hosted import create_standin
+from server.standin.hosted import RETRY_AFTER, create_standin
 from server.standin.reply import CONTENT, REASONING
 
-from ...conftest import live_server
+from ...conftest import free_port, live_server
 
 KEY = "0123456789abcdef0123456789abcdef.s3cretS3cret"
 TOOLS = [
@@ -375,3 +375,59 @@ def test_standin_refuses_what_the_hosted_api_refuses(standin: tuple[str, FastAPI
     for extra in ({"tool_choice": "required", "tools": TOOLS}, {"response_format": {"type": "json_schema"}}):
         r = httpx.post(url, headers=headers, json={"model": "glm-4.7", "messages": USER, **extra})
         assert r.status_code == 400 and r.json()["error"]["code"] == "1214"
+
+
+def test_the_hosted_retry_after_is_passed_on_without_waiting(standin: tuple[str, FastAPI]) -> None:
+    base, app = standin
+    with glm_serve(base) as server:
+        before = len(app.state.requests)
+        app_scenario(app, "rate_limit_wait")
+        try:
+            r = httpx.post(server + "/v1/chat/completions", json={"model": "glm-4.7", "messages": USER})
+            claude = {"model": "glm-4.7", "messages": USER, "max_tokens": 8}
+            a = httpx.post(server + "/v1/messages", json=claude)
+        finally:
+            app_scenario(app, "ok")
+    assert r.status_code == a.status_code == 429
+    assert r.headers["retry-after"] == a.headers["retry-after"] == str(RETRY_AFTER)
+    assert len(app.state.requests) - before == 2  # longer than this server waits: passed on at once
+
+
+def test_an_error_after_our_retries_tells_the_client_not_to_retry(standin: tuple[str, FastAPI]) -> None:
+    base, app = standin
+    with glm_serve(base) as server:
+        app_scenario(app, "rate_limit")
+        try:
+            retried = httpx.post(server + "/v1/chat/completions", json={"model": "glm-4.7", "messages": USER})
+        finally:
+            app_scenario(app, "ok")
+        app_scenario(app, "rate_limit:1")
+        with glm_serve(base, hosted_retries=0) as once:
+            try:
+                first = httpx.post(once + "/v1/chat/completions", json={"model": "glm-4.7", "messages": USER})
+            finally:
+                app_scenario(app, "ok")
+    assert retried.status_code == first.status_code == 429
+    # The OpenAI and Anthropic SDKs obey x-should-retry: our three attempts are not multiplied by theirs.
+    assert retried.headers["x-should-retry"] == "false"
+    assert "x-should-retry" not in first.headers  # not retried here: the client's own retry is welcome
+
+
+def test_health_follows_the_upstream_and_errors_never_name_it() -> None:
+    port = free_port()  # nothing listens here
+    settings = Settings(backend="hosted", hosted_base_url=f"http://127.0.0.1:{port}/api/paas/v4")
+    backend = HostedBackend(settings, key=KEY, backoff=0.01)
+    with live_server(create_app(settings, backend)) as server:
+        health = httpx.get(server + "/health")
+        assert health.status_code == 503
+        assert health.json()["status"] == "dead"
+        assert "unreachable" in health.json()["detail"]
+        r = httpx.post(server + "/v1/chat/completions", json={"model": "glm-4.7", "messages": USER})
+        assert r.status_code == 503
+        assert "unreachable" in r.json()["error"]["message"]
+        assert "127.0.0.1" not in r.text and str(port) not in r.text and str(port) not in health.text
+
+
+def test_health_is_ok_while_the_upstream_answers(server: str) -> None:
+    health = httpx.get(server + "/health")
+    assert (health.status_code, health.json()["status"]) == (200, "ok")

@@ -1,0 +1,136 @@
+"""Hardening on the real engine: huge prompts refused without stalling anyone, bad token ids as a 400, and
+SIGTERM with streams in flight (a real `glm-serve serve` process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.backends.local.engine import LocalBackend
+
+from ..conftest import free_port, tiny_model_dir
+from .conftest import MODEL
+
+pytestmark = pytest.mark.engine
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def stream_lines(base: str, max_tokens: int, out: list[str], started: threading.Event) -> None:
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Hi"}],
+        "max_tokens": max_tokens,
+        "ignore_eos": True,
+        "stream": True,
+    }
+    try:
+        with httpx.stream("POST", base + "/v1/chat/completions", json=body, timeout=120) as r:
+            for line in r.iter_lines():
+                if line:
+                    out.append(line)
+                    started.set()
+    except httpx.HTTPError as exc:
+        out.append(f"transport error: {exc!r}")
+    started.set()
+
+
+def test_a_prompt_too_long_by_its_characters_is_refused_while_streams_run(
+    engine_server: tuple[str, LocalBackend],
+) -> None:
+    base, _ = engine_server
+    outs: list[list[str]] = [[] for _ in range(4)]
+    started = [threading.Event() for _ in range(4)]
+    threads = [
+        threading.Thread(target=stream_lines, args=(base, 1500, out, ev))
+        for out, ev in zip(outs, started, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for ev in started:
+        assert ev.wait(120)
+    huge = {"model": MODEL, "messages": [{"role": "user", "content": "word " * 200_000}], "max_tokens": 4}
+    r = httpx.post(base + "/v1/chat/completions", json=huge, timeout=60)
+    health = httpx.get(base + "/health", timeout=10)
+    for t in threads:
+        t.join(180)
+    assert r.status_code == 400, r.text
+    assert "1000000 characters" in r.json()["error"]["message"]
+    assert health.status_code == 200
+    for out in outs:
+        assert out[-1] == "data: [DONE]"  # the running streams were not disturbed
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_prompt_token_ids_outside_the_vocabulary_are_a_400(
+    engine_server: tuple[str, LocalBackend], stream: bool
+) -> None:
+    base, _ = engine_server
+    r = httpx.post(
+        base + "/v1/completions",
+        json={"model": MODEL, "prompt": [1, 2, 10**9], "max_tokens": 4, "stream": stream},
+        timeout=60,
+    )
+    assert r.status_code == 400, r.text
+    assert "outside the vocabulary" in r.json()["error"]["message"]
+
+
+def test_sigterm_ends_every_stream_and_exits_cleanly(tmp_path: Path) -> None:
+    tiny_model_dir()
+    port = free_port()
+    grace = 2.0
+    log = tmp_path / "serve.log"
+    cmd = [sys.executable, "-m", "server", "serve", "--model", "tiny-cpu", "--port", str(port)]
+    cmd += ["--shutdown-grace", str(grace)]
+    with log.open("w") as sink:
+        # Its own session: SIGTERM reaches the server alone, as `docker stop` and Kubernetes send it.
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.5)
+        outs: list[list[str]] = [[] for _ in range(8)]
+        started = [threading.Event() for _ in range(8)]
+        threads = [
+            # More tokens than the tiny model makes in the grace period on this CPU: cut by the drain.
+            threading.Thread(target=stream_lines, args=(base, 4000, out, ev))
+            for out, ev in zip(outs, started, strict=True)
+        ]
+        for t in threads:
+            t.start()
+        for ev in started:
+            assert ev.wait(120)
+        start = time.monotonic()
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(60)
+        took = time.monotonic() - start
+        for t in threads:
+            t.join(10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    for out in outs:
+        assert out[-1] == "data: [DONE]", out[-3:]
+        error = json.loads(out[-2].removeprefix("data: "))["error"]
+        assert "shutting down" in error["message"]
+    assert "Traceback" not in text, text[-4000:]
+    # uvicorn re-raises the signal it caught once it has shut down: the status says SIGTERM ended it.
+    assert proc.returncode in (0, -signal.SIGTERM)
+    # The issue's bound is grace + 5 s (measured here: grace + ~4 s); a loaded CI machine gets 3 s more.
+    assert took < grace + 8, took
