@@ -131,8 +131,7 @@ class HttpSession:
         except aiohttp.ClientConnectorError as exc:
             # The address goes to the log only: a client's error names no upstream host.
             log.warning("cannot connect to %s: %s", url.origin(), exc)
-            errno = exc.os_error.errno
-            raise TransportFailure(f"cannot connect: {os.strerror(errno) if errno else 'failed'}") from exc
+            raise TransportFailure(f"cannot connect: {_connect_reason(exc.os_error)}") from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise TransportFailure(_reason(exc)) from exc
         raise AssertionError("unreachable")
@@ -173,6 +172,13 @@ def _proxy_auth(proxy: str | None) -> dict[str, str]:
         return {}
     pair = f"{unquote(url.username)}:{unquote(url.password or '')}".encode()
     return {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+
+def _connect_reason(err: OSError) -> str:
+    """Why a connection failed, without the address asyncio puts in its message."""
+    if isinstance(err, ssl.SSLError):
+        return str(err)  # "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: …"
+    return os.strerror(err.errno) if err.errno else "failed"
 
 
 def _reason(exc: BaseException) -> str:
