@@ -70,6 +70,14 @@ def parser() -> argparse.ArgumentParser:
     )
     download.add_argument("--to", type=Path, required=True, help="the directory to fill")
     download.add_argument("--revision", help="a branch, tag or commit (default: the repo's main)")
+    plan = commands.add_parser(
+        "plan",
+        help="which presets fit this box's GPUs (or --gpus), with how much context, and the line to run",
+        description="Memory arithmetic from each preset's config.json and safetensors index (or the "
+        "release's published sizes): weights per GPU, KV cache per token, context and sessions.",
+    )
+    plan.add_argument("--gpus", help="plan for these GPUs instead of this box's, e.g. 2x24GB or 8x141GB")
+    plan.add_argument("--model", help="one preset name or weights directory (default: every preset)")
     verify = commands.add_parser("verify", help="check a copied weights directory against its manifest")
     verify.add_argument("directory", type=Path)
     return top
@@ -86,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         fetch(**args)
     elif command == "verify":
         check(**args)
+    elif command == "plan":
+        from .plan import run
+
+        sys.exit(run(args["gpus"], args["model"]))
     elif command == "bench":
         from .bench.command import main as bench
 

@@ -203,3 +203,18 @@ def test_second_claude_code_turn_hits_the_prefix_cache(engine_server: tuple[str,
     total = cached + second.usage.input_tokens
     print(f"second turn: {cached}/{total} prompt tokens from the prefix cache ({cached / total:.0%})")
     assert cached / total > 0.8
+
+
+def test_the_plan_matches_the_kv_cache_vllm_allocates(engine_server: tuple[str, LocalBackend]) -> None:
+    from server.backends.local.sizing.gpus import GIB
+    from server.backends.local.sizing.shape import read_shape
+
+    _, backend = engine_server
+    engine = backend._engine  # what vLLM actually allocated: its own cache config after profiling
+    assert engine is not None
+    cache = engine.vllm_config.cache_config
+    allocated = cache.num_gpu_blocks * cache.block_size
+    # On CPU the cache is VLLM_CPU_KVCACHE_SPACE (the preset's kv_cache_gib) whole; the plan's bytes per
+    # token turn it into tokens.
+    planned = 1 * GIB / read_shape(tiny_model_dir()).kv_bytes_per_token()
+    assert abs(planned - allocated) / allocated < 0.10, (planned, allocated)

@@ -34,6 +34,9 @@ from .constraint import structural_tag
 from .images import ImageLoader
 from .prompt import Prompt, PromptRenderer, profile
 from .sampling import logprobs_delta, sampling_params
+from .sizing.fit import plan
+from .sizing.gpus import Gpus, detect_gpus
+from .sizing.source import UnknownSize, sized
 from .template import TemplateProfile, UnknownTemplate
 
 if TYPE_CHECKING:
@@ -44,6 +47,35 @@ log = logging.getLogger("glm_serve.local")
 ENGINE_SHUTDOWN_SECONDS = 4.0
 # GLM ends a turn with any of these; all three must stop generation (zai-org/GLM-4#398).
 STOP_TOKENS = ("<|endoftext|>", "<|user|>", "<|observation|>")
+
+
+def size_for_this_box(settings: Settings, gpus: Gpus | None = None) -> Settings:
+    """On CUDA GPUs (or `gpus`): refuse a model that cannot fit at all, with the plan's reason, before
+    vLLM allocates anything; without --max-model-len, take the largest context the plan fits (capped by
+    the model's own). Elsewhere (CPU) the settings are left as they are."""
+    gpus = gpus or detect_gpus()
+    if gpus is None:
+        return settings
+    try:
+        model = sized(settings)
+    except UnknownSize as exc:
+        log.info("no plan for this model (%s); vLLM will size its cache itself", exc)
+        return settings
+    fit = plan(model.shape, model.weight_bytes, model.layout, gpus)
+    if not fit.fits:
+        raise ValueError(f"{settings.model} does not fit on {gpus}: {fit.reason} (see `glm-serve plan`)")
+    if settings.max_model_len is None:
+        log.info(
+            "max_model_len %d: the largest context that fits on %s (%d such sessions at once; "
+            "--max-model-len to choose another)",
+            fit.context,
+            gpus,
+            fit.sessions,
+        )
+        return settings.model_copy(update={"max_model_len": fit.context})
+    if fit.note:
+        log.warning("%s on %s by the plan: %s", settings.model, gpus, fit.note)
+    return settings
 
 
 def engine_args(settings: Settings) -> Any:
@@ -111,6 +143,7 @@ class LocalBackend:
                 f"offline, and {settings.model!r} is not a weights directory on this machine: the hub may "
                 "not be asked (fetch the weights with `glm-serve download` where there is a network)"
             )
+        settings = size_for_this_box(settings)
         try:
             self._args = engine_args(settings)
         except Exception as exc:  # unknown vllm_args keys, values vLLM refuses, a model it cannot find

@@ -1,0 +1,1 @@
+"""Sizing: which GLM fits which GPUs, with how much context, before vLLM allocates anything."""
