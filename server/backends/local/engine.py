@@ -134,6 +134,7 @@ class LocalBackend:
     def __init__(self, settings: Settings) -> None:
         """Checks what can be checked before loading: the weights directory holds every file the engine
         will need, and vLLM takes the engine arguments (ValueError naming the problem otherwise)."""
+        settings = size_for_this_box(settings)
         if not settings.model:
             raise ValueError("the local backend needs --model (a weights directory or a preset name)")
         if Path(settings.model).is_dir():
@@ -143,7 +144,6 @@ class LocalBackend:
                 f"offline, and {settings.model!r} is not a weights directory on this machine: the hub may "
                 "not be asked (fetch the weights with `glm-serve download` where there is a network)"
             )
-        settings = size_for_this_box(settings)
         try:
             self._args = engine_args(settings)
         except Exception as exc:  # unknown vllm_args keys, values vLLM refuses, a model it cannot find

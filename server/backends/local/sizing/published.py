@@ -12,7 +12,7 @@ from typing import Any
 
 from .shape import ModelShape, shape_of
 
-_GLM45 = {  # GLM-4.5 / 4.6 / 4.7 (355B-A32B): GQA, 96 query heads, 8 KV heads of 128
+_GLM45: dict[str, Any] = {  # GLM-4.5 / 4.6 / 4.7 (355B-A32B): GQA, 96 query heads, 8 KV heads of 128
     "architectures": ["Glm4MoeForCausalLM"],
     "num_hidden_layers": 92,
     "hidden_size": 5120,
@@ -22,8 +22,13 @@ _GLM45 = {  # GLM-4.5 / 4.6 / 4.7 (355B-A32B): GQA, 96 query heads, 8 KV heads o
     "vocab_size": 151552,
     "num_nextn_predict_layers": 1,
 }
-_AIR = {**_GLM45, "num_hidden_layers": 46, "hidden_size": 4096, "max_position_embeddings": 131072}
-_FLASH = {  # GLM-4.7-Flash (30B-A3B): MLA, a 512-wide latent + 64 of rope per token and layer
+_AIR: dict[str, Any] = {
+    **_GLM45,
+    "num_hidden_layers": 46,
+    "hidden_size": 4096,
+    "max_position_embeddings": 131072,
+}
+_FLASH: dict[str, Any] = {  # GLM-4.7-Flash (30B-A3B): MLA, a 512-wide latent + 64 of rope per token and layer
     "architectures": ["Glm4MoeLiteForCausalLM"],
     "num_hidden_layers": 47,
     "hidden_size": 2048,
@@ -34,7 +39,7 @@ _FLASH = {  # GLM-4.7-Flash (30B-A3B): MLA, a 512-wide latent + 64 of rope per t
     "max_position_embeddings": 202752,
     "num_nextn_predict_layers": 1,
 }
-_GLM5 = {  # GLM-5 / 5.1 / 5.2 / 5.3 (744-753B-A40B): MLA with DSA's sparse indexer
+_GLM5: dict[str, Any] = {  # GLM-5 / 5.1 / 5.2 / 5.3 (744-753B-A40B): MLA with DSA's sparse indexer
     "architectures": ["GlmMoeDsaForCausalLM"],
     "num_hidden_layers": 78,
     "hidden_size": 6144,
@@ -47,7 +52,9 @@ _GLM5 = {  # GLM-5 / 5.1 / 5.2 / 5.3 (744-753B-A40B): MLA with DSA's sparse inde
     "num_nextn_predict_layers": 1,
 }
 _NEXT_LAYERS = ["linear_attention"] * 3 + ["indexed_attention"]
-_GLM53_FLASH = {  # GLM-5.3-Flash (320B-A18B): 1 indexed-attention layer in 4, the rest linear attention
+_GLM53_FLASH: dict[
+    str, Any
+] = {  # GLM-5.3-Flash (320B-A18B): 1 indexed-attention layer in 4, the rest linear attention
     "architectures": ["Glm5NextForConditionalGeneration"],
     "text_config": {
         "num_hidden_layers": 45,
@@ -63,11 +70,11 @@ _GLM53_FLASH = {  # GLM-5.3-Flash (320B-A18B): 1 indexed-attention layer in 4, t
         "num_nextn_predict_layers": 1,
     },
 }
-_GLM45V = {
+_GLM45V: dict[str, Any] = {
     "architectures": ["Glm4vMoeForConditionalGeneration"],
     "text_config": {**_AIR, "max_position_embeddings": 65536, "num_nextn_predict_layers": 0},
 }
-_GLM46V_FLASH = {  # GLM-4.6V-Flash (9B, dense): GQA with 2 KV heads
+_GLM46V_FLASH: dict[str, Any] = {  # GLM-4.6V-Flash (9B, dense): GQA with 2 KV heads
     "architectures": ["Glm4vForConditionalGeneration"],
     "text_config": {
         "num_hidden_layers": 40,

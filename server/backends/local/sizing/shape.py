@@ -60,8 +60,11 @@ class ModelShape:
 def shape_of(config: Mapping[str, Any]) -> ModelShape:
     """The shape of a checkpoint's config.json (a vision model's text config inside it)."""
     arch = str((config.get("architectures") or ["?"])[0])
-    text = config.get("text_config") or config
-    get = text.get
+    text: Mapping[str, Any] = config.get("text_config") or config
+
+    def get(key: str) -> Any:
+        return text.get(key)
+
     common: dict[str, Any] = {
         "architecture": arch,
         "max_context": int(get("max_position_embeddings") or 131072),
