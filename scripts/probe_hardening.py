@@ -144,8 +144,9 @@ def long_message(base: str) -> dict[str, float]:
     done.set()
     poller.join()
     for s in streams:
-        s.join(120)
+        s.join(300)
     return {
+        "still_running": sum(s.is_alive() for s in streams),
         "status": r.status_code,
         "seconds": took,
         "health_max_ms": 1000 * max(health),
@@ -159,6 +160,7 @@ def over_the_queue(base: str, batch: int) -> dict[str, object]:
         s.start()
     for s in streams:
         s.first.wait(60)
+    running_before = running(base)
     start = time.monotonic()
     r = httpx.post(base + "/v1/chat/completions", json=body(8))
     took = time.monotonic() - start
@@ -166,6 +168,8 @@ def over_the_queue(base: str, batch: int) -> dict[str, object]:
     for s in streams:
         s.join(120)
     return {
+        "held": sorted(s.status for s in streams),
+        "running_before": running_before,
         "status": r.status_code,
         "ms": 1000 * took,
         "retry_after": r.headers.get("retry-after"),
