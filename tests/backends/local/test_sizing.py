@@ -114,6 +114,8 @@ def test_what_does_not_fit_says_why() -> None:
     assert too_few.reason == "needs 4 GPUs (TP 4); this box has 2"
     too_small = plan(shape, 362 * 10**9, Layout(tp=4), parse_gpus("4x80GB"))
     assert too_small.reason is not None and "exceed the 72.0 GiB vLLM may use" in too_small.reason
+    offloaded = plan(shape, 362 * 10**9, Layout(tp=4, cpu_offload=40 * GIB), parse_gpus("4x80GB"))
+    assert offloaded.weights == too_small.weights - 40 * GIB and offloaded.fits  # vLLM's cpu_offload_gb
     shorter = plan(shape, 362 * 10**9, Layout(tp=8, max_model_len=202752), parse_gpus("8x56GB"))
     assert shorter.fits and shorter.note is not None and shorter.context < 202752
 

@@ -35,6 +35,7 @@ class Layout:
     mtp: bool = False
     gpu_memory_utilization: float = 0.9
     max_model_len: int | None = None
+    cpu_offload: int = 0  # bytes of weights each GPU leaves in host memory (vLLM's cpu_offload_gb)
 
     @property
     def gpus(self) -> int:
@@ -69,7 +70,7 @@ def headroom(shape: ModelShape, layout: Layout) -> int:
 def plan(shape: ModelShape, weight_bytes: int, layout: Layout, gpus: Gpus) -> Fit:
     usable = int(gpus.memory * layout.gpu_memory_utilization)
     split = layout.tp * layout.pp * (layout.dp if layout.expert_parallel else 1)
-    weights = -(-weight_bytes // split)
+    weights = max(0, -(-weight_bytes // split) - layout.cpu_offload)
     room = headroom(shape, layout)
     budget = usable - weights - room
     per_token = shape.kv_bytes_per_token(layout.kv_dtype, layout.tp, layout.pp, layout.mtp)

@@ -35,6 +35,7 @@ def layout_of(settings: Settings) -> Layout:
         mtp=spec.get("method") == "mtp",
         gpu_memory_utilization=settings.gpu_memory_utilization,
         max_model_len=settings.max_model_len,
+        cpu_offload=int(float(extra.get("cpu_offload_gb", 0)) * 2**30),
     )
 
 
