@@ -6,22 +6,41 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from server.backends.local.engine import LocalBackend
+from server.app import create_app
+from server.settings import load_settings
 
-from ..conftest import free_port, tiny_model_dir
+from ..conftest import free_port, live_server, tiny_model_dir
 from .conftest import MODEL
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[str]:
+    """The tiny engine behind a server that gives up on a silent client after half a second."""
+    tiny_model_dir()
+    app = create_app(load_settings({"model": "tiny-cpu", "stream_write_timeout": 0.5}))
+    with live_server(app, ready_path="/health", timeout=600) as url:
+        yield url
+
+
+def metric(base: str, name: str) -> float:
+    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in /metrics")
 
 
 def stream_lines(base: str, max_tokens: int, out: list[str], started: threading.Event) -> None:
@@ -43,10 +62,7 @@ def stream_lines(base: str, max_tokens: int, out: list[str], started: threading.
     started.set()
 
 
-def test_a_prompt_too_long_by_its_characters_is_refused_while_streams_run(
-    engine_server: tuple[str, LocalBackend],
-) -> None:
-    base, _ = engine_server
+def test_a_prompt_too_long_by_its_characters_is_refused_while_streams_run(base: str) -> None:
     outs: list[list[str]] = [[] for _ in range(4)]
     started = [threading.Event() for _ in range(4)]
     threads = [
@@ -70,10 +86,7 @@ def test_a_prompt_too_long_by_its_characters_is_refused_while_streams_run(
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_prompt_token_ids_outside_the_vocabulary_are_a_400(
-    engine_server: tuple[str, LocalBackend], stream: bool
-) -> None:
-    base, _ = engine_server
+def test_prompt_token_ids_outside_the_vocabulary_are_a_400(base: str, stream: bool) -> None:
     r = httpx.post(
         base + "/v1/completions",
         json={"model": MODEL, "prompt": [1, 2, 10**9], "max_tokens": 4, "stream": stream},
@@ -81,6 +94,43 @@ def test_prompt_token_ids_outside_the_vocabulary_are_a_400(
     )
     assert r.status_code == 400, r.text
     assert "outside the vocabulary" in r.json()["error"]["message"]
+
+
+def test_a_client_that_stops_reading_has_its_engine_requests_aborted(base: str) -> None:
+    before = metric(base, "vllm:generation_tokens_total")
+    want = 8 * 3000
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Hi"}],
+        "max_tokens": 3000,
+        "n": 8,
+        "ignore_eos": True,
+        "logprobs": True,
+        "top_logprobs": 20,  # ~3 KB a chunk: the socket buffers fill long before 24,000 tokens are made
+        "stream": True,
+    }
+    payload = json.dumps(body).encode()
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", int(base.rsplit(":", 1)[1])))
+        head = (
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(payload)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + payload)
+        assert sock.recv(64).startswith(b"HTTP/1.1 200")
+        # Then read nothing: wait until the engine stops making tokens for this request.
+        last, still = before, 0
+        deadline = time.monotonic() + 120
+        while still < 5 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = metric(base, "vllm:generation_tokens_total")
+            still = still + 1 if now == last else 0
+            last = now
+    generated = last - before
+    assert 0 < generated < want / 2, generated  # aborted early, not generated to the end
+    r = httpx.post(base + "/v1/chat/completions", json={**body, "n": 1, "max_tokens": 4, "stream": False})
+    assert r.status_code == 200  # and the server goes on serving
 
 
 def test_sigterm_ends_every_stream_and_exits_cleanly(tmp_path: Path) -> None:
