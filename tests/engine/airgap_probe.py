@@ -118,6 +118,10 @@ def main() -> None:
                 with opener.open(base + "/health", timeout=5) as r:
                     if r.status == 200:
                         break
+            except urllib.error.HTTPError as exc:
+                # 503 "dead": up, and sure its backend cannot serve (the hosted API, unreachable here).
+                if json.loads(exc.read() or b"{}").get("status") == "dead":
+                    break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(1)
