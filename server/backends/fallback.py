@@ -79,13 +79,19 @@ class FallbackBackend:
                 "primary has %d requests in flight: spilling over to %s", self.in_flight, self.secondary.name
             )
         elif (await self.primary.health()).ready and self.primary.serves(req.model):
-            events = await self._first_of(self.primary, req)
+            # The slot is taken before the primary starts: starting awaits (the prompt renders on a
+            # worker thread), and a burst arriving meanwhile must see it, or all of it lands here.
+            self.in_flight += 1
+            try:
+                events = await self._first_of(self.primary, req)
+            finally:
+                if events is None:
+                    self.in_flight -= 1
         if events is None:
             events = self.secondary.stream(req)
             async for event in events:
                 yield event
             return
-        self.in_flight += 1
         try:
             async for event in events:
                 yield event

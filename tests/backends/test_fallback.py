@@ -97,6 +97,29 @@ def test_spillover_past_the_queue_depth() -> None:
         )
 
 
+class SlowToStart(FakeBackend):
+    """A primary whose start awaits, as the engine's does (the prompt renders on a worker thread)."""
+
+    async def tokenize(self, req: ChatRequest | CompletionRequest) -> list[int]:
+        await asyncio.sleep(0.1)
+        return await super().tokenize(req)
+
+
+def test_spillover_counts_a_request_that_is_still_starting() -> None:
+    primary = SlowToStart("</think>" + "slow " * 30, model="glm-4.7", name="primary", delay=0.02)
+    with serve_pair(primary, mode="spillover", depth=2) as base:
+
+        async def burst() -> list[str]:
+            async with httpx.AsyncClient(timeout=30) as c:
+                rs = await asyncio.gather(
+                    *(c.post(base + "/v1/chat/completions", json=BODY) for _ in range(5))
+                )
+            return [r.headers["x-glm-serve-backend"] for r in rs]
+
+        served = asyncio.run(burst())
+        assert served.count("primary") == 2 and served.count("secondary") == 3
+
+
 def test_health_and_models_cover_both() -> None:
     with serve_pair(Broken(BackendUnavailable("x"), healthy=False)) as base:
         health = httpx.get(base + "/health").json()
