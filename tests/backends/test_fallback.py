@@ -78,18 +78,17 @@ def test_the_requests_own_errors_are_not_failed_over() -> None:
     assert r.status_code == 400 and "bad temperature" in r.json()["error"]["message"]
 
 
+async def burst(base: str, n: int) -> list[str]:
+    """n chat requests at once: the backend that served each."""
+    async with httpx.AsyncClient(timeout=30) as c:
+        rs = await asyncio.gather(*(c.post(base + "/v1/chat/completions", json=BODY) for _ in range(n)))
+    return [r.headers["x-glm-serve-backend"] for r in rs]
+
+
 def test_spillover_past_the_queue_depth() -> None:
     primary = FakeBackend("</think>" + "slow " * 30, model="glm-4.7", name="primary", delay=0.02)
     with serve_pair(primary, mode="spillover", depth=2) as base:
-
-        async def burst() -> list[str]:
-            async with httpx.AsyncClient(timeout=30) as c:
-                rs = await asyncio.gather(
-                    *(c.post(base + "/v1/chat/completions", json=BODY) for _ in range(5))
-                )
-            return [r.headers["x-glm-serve-backend"] for r in rs]
-
-        served = asyncio.run(burst())
+        served = asyncio.run(burst(base, 5))
         assert served.count("primary") == 2 and served.count("secondary") == 3
         # Once the primary is free again, it serves.
         assert (
@@ -108,15 +107,7 @@ class SlowToStart(FakeBackend):
 def test_spillover_counts_a_request_that_is_still_starting() -> None:
     primary = SlowToStart("</think>" + "slow " * 30, model="glm-4.7", name="primary", delay=0.02)
     with serve_pair(primary, mode="spillover", depth=2) as base:
-
-        async def burst() -> list[str]:
-            async with httpx.AsyncClient(timeout=30) as c:
-                rs = await asyncio.gather(
-                    *(c.post(base + "/v1/chat/completions", json=BODY) for _ in range(5))
-                )
-            return [r.headers["x-glm-serve-backend"] for r in rs]
-
-        served = asyncio.run(burst())
+        served = asyncio.run(burst(base, 5))
         assert served.count("primary") == 2 and served.count("secondary") == 3
 
 

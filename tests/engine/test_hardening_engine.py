@@ -66,17 +66,23 @@ def stream_lines(base: str, max_tokens: int, out: list[str], started: threading.
     started.set()
 
 
-def test_a_prompt_too_long_by_its_characters_is_refused_while_streams_run(base: str) -> None:
-    outs: list[list[str]] = [[] for _ in range(4)]
-    started = [threading.Event() for _ in range(4)]
+def start_streams(base: str, n: int, max_tokens: int) -> tuple[list[threading.Thread], list[list[str]]]:
+    """n streamed chat requests in threads, each past its first line: the threads and their lines."""
+    outs: list[list[str]] = [[] for _ in range(n)]
+    started = [threading.Event() for _ in range(n)]
     threads = [
-        threading.Thread(target=stream_lines, args=(base, 1500, out, ev))
+        threading.Thread(target=stream_lines, args=(base, max_tokens, out, ev))
         for out, ev in zip(outs, started, strict=True)
     ]
     for t in threads:
         t.start()
     for ev in started:
         assert ev.wait(120)
+    return threads, outs
+
+
+def test_a_prompt_too_long_by_its_characters_is_refused_while_streams_run(base: str) -> None:
+    threads, outs = start_streams(base, 4, 1500)
     huge = {"model": MODEL, "messages": [{"role": "user", "content": "word " * 200_000}], "max_tokens": 4}
     r = httpx.post(base + "/v1/chat/completions", json=huge, timeout=60)
     health = httpx.get(base + "/health", timeout=10)
@@ -162,17 +168,8 @@ def test_sigterm_ends_every_stream_and_exits_cleanly(tmp_path: Path) -> None:
                 pass
             assert proc.poll() is None, log.read_text()[-3000:]
             time.sleep(0.5)
-        outs: list[list[str]] = [[] for _ in range(8)]
-        started = [threading.Event() for _ in range(8)]
-        threads = [
-            # More tokens than the tiny model makes in the grace period on this CPU: cut by the drain.
-            threading.Thread(target=stream_lines, args=(base, 4000, out, ev))
-            for out, ev in zip(outs, started, strict=True)
-        ]
-        for t in threads:
-            t.start()
-        for ev in started:
-            assert ev.wait(120)
+        # More tokens than the tiny model makes in the grace period on this CPU: cut by the drain.
+        threads, outs = start_streams(base, 8, 4000)
         start = time.monotonic()
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(60)
