@@ -3,12 +3,12 @@
 from .events import ParserEvent, ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
 from .glm import GlmParser, parse
 from .message import MessageBuilder, ParsedMessage, ToolCall
-from .tags import GENERATIONS, Generation, render_tool_call
+from .tags import LAYOUT_NAMES, LayoutName, render_tool_call
 
 __all__ = [
-    "GENERATIONS",
-    "Generation",
+    "LAYOUT_NAMES",
     "GlmParser",
+    "LayoutName",
     "MessageBuilder",
     "ParsedMessage",
     "ParserEvent",

@@ -9,7 +9,7 @@ from .events import ParserEvent
 from .machine import Machine, State
 from .message import MessageBuilder, ParsedMessage
 from .scanner import Scanner
-from .tags import Generation, layout
+from .tags import LayoutName, layout_of
 
 
 class GlmParser:
@@ -19,27 +19,27 @@ class GlmParser:
 
     Usage::
 
-        p = GlmParser(generation="glm47", tools=request_tools, starts_in_reasoning=True)
+        p = GlmParser(layout="glm47", tools=request_tools, starts_in_reasoning=True)
         for delta in engine_deltas:
             events = p.feed(delta)
         events = p.finish("stop")   # or "length" when max_tokens cut the output
 
-    `generation` is "glm45" (GLM-4.5/4.5-Air/4.6) or "glm47" (GLM-4.7/4.7-Flash/5/5.1); both layouts'
+    `layout` is "glm45" (GLM-4.5/4.5-Air/4.6) or "glm47" (GLM-4.7/4.7-Flash/5/5.1); both layouts'
     whitespace is accepted either way. `tools` is the request's tool list (OpenAI, Responses or
     Anthropic shape); with None, tool markup is plain text. `starts_in_reasoning` says the rendered
     prompt ended inside an open `<think>` (GLM-4.7+ with thinking on), so output begins as reasoning.
     """
 
-    __slots__ = ("_machine", "_scanner", "generation")
+    __slots__ = ("_machine", "_scanner", "layout")
 
     def __init__(
         self,
-        generation: Generation = "glm47",
+        layout: LayoutName = "glm47",
         tools: Sequence[Mapping[str, Any]] | None = None,
         starts_in_reasoning: bool = False,
     ) -> None:
-        layout(generation)  # validates the name
-        self.generation = generation
+        layout_of(layout)  # validates the name
+        self.layout = layout
         self._scanner = Scanner()
         self._machine = Machine(tools, starts_in_reasoning)
 
@@ -77,13 +77,13 @@ class GlmParser:
 
 def parse(
     text: str,
-    generation: Generation = "glm47",
+    layout: LayoutName = "glm47",
     tools: Sequence[Mapping[str, Any]] | None = None,
     starts_in_reasoning: bool = False,
     finish_reason: str = "stop",
 ) -> ParsedMessage:
     """Parse a whole response: exactly the fold of GlmParser's events for any chunking of `text`."""
-    parser = GlmParser(generation, tools, starts_in_reasoning)
+    parser = GlmParser(layout, tools, starts_in_reasoning)
     builder = MessageBuilder()
     for event in parser.feed(text) + parser.finish(finish_reason):
         builder.add(event)

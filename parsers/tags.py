@@ -34,13 +34,13 @@ TAGS = (
 TAG_PREFIXES = frozenset(tag[:i] for tag in TAGS for i in range(1, len(tag)))
 MAX_TAG_LEN = max(len(tag) for tag in TAGS)
 
-Generation = Literal["glm45", "glm47"]
-GENERATIONS: tuple[Generation, ...] = ("glm45", "glm47")
+LayoutName = Literal["glm45", "glm47"]
+LAYOUT_NAMES: tuple[LayoutName, ...] = ("glm45", "glm47")
 
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """Where one generation puts whitespace around its tags (the parser tolerates either)."""
+    """Where one output layout puts whitespace around its tags (the parser tolerates either)."""
 
     after_name: str
     between_key_and_value: str
@@ -49,7 +49,7 @@ class Layout:
     after_think: str
 
 
-LAYOUTS: Mapping[Generation, Layout] = {
+LAYOUTS: Mapping[LayoutName, Layout] = {
     # GLM-4.5 / 4.5-Air / 4.6: one tag per line; the model writes "\n<think>" itself.
     "glm45": Layout(
         after_name="\n", between_key_and_value="\n", after_value="\n", between_calls="\n", after_think="\n"
@@ -61,17 +61,17 @@ LAYOUTS: Mapping[Generation, Layout] = {
 }
 
 
-def layout(generation: str) -> Layout:
-    """The layout of `generation`, or ValueError naming the valid ones."""
+def layout_of(name: str) -> Layout:
+    """The layout called `name`, or ValueError naming the valid ones."""
     try:
-        return LAYOUTS[generation]  # type: ignore[index]
+        return LAYOUTS[name]  # type: ignore[index]
     except KeyError:
-        raise ValueError(f"unknown GLM generation {generation!r}; expected one of {GENERATIONS}") from None
+        raise ValueError(f"unknown GLM output layout {name!r}; expected one of {LAYOUT_NAMES}") from None
 
 
-def render_tool_call(name: str, arguments: Mapping[str, Any], generation: Generation) -> str:
-    """The text a GLM model of `generation` writes for one call: strings raw, everything else as JSON."""
-    lay = layout(generation)
+def render_tool_call(name: str, arguments: Mapping[str, Any], layout: LayoutName) -> str:
+    """The text a GLM model of `layout` writes for one call: strings raw, everything else as JSON."""
+    lay = layout_of(layout)
     parts = [CALL_OPEN, name, lay.after_name]
     for key, value in arguments.items():
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -1,6 +1,6 @@
 """The cost of constrained decoding: output tok/s with and without a constraint, same server and load.
 
-    .venv/bin/python scripts/bench_constraint.py [--model models/tiny-glm] [--concurrency 1 16] [--rounds 6]
+    .venv/bin/python scripts/bench_constraint.py [--model DIR] [--concurrency 1 16] [--rounds 6]
 
 One glm-serve process (local backend, compiled engine, the tiny GLM, thinking off) serves three kinds of
 streamed chat request, in waves of `concurrency` requests that alternate between the kinds, so that the
@@ -29,6 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_client import completion_tokens, raw_post, serve, stop
+
+from server.backends.local.tiny_model import TINY_MODEL_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -120,7 +122,7 @@ async def measure(kinds: list[str], concurrency: int, rounds: int) -> dict[str, 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=ROOT / "models" / "tiny-glm")
+    ap.add_argument("--model", type=Path, default=TINY_MODEL_DIR)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     ap.add_argument("--rounds", type=int, default=6)
     args = ap.parse_args()

@@ -1,6 +1,6 @@
 """`glm-serve bench` against `vllm bench serve`: same server, same load, figures within 5 %?
 
-    .venv/bin/python scripts/bench_loadgen.py [--model models/tiny-glm] [--levels 1 16] [--rounds 4]
+    .venv/bin/python scripts/bench_loadgen.py [--model DIR] [--levels 1 16] [--rounds 4]
 
 The two load generators take turns (vLLM's, then ours, per level and round) against these servers:
 
@@ -37,6 +37,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_client import serve, stop
+
+from server.backends.local.tiny_model import TINY_MODEL_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -217,7 +219,7 @@ def capacity(tmp: Path, concurrency: int = 64, requests: int = 4000) -> dict[str
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=ROOT / "models" / "tiny-glm")
+    ap.add_argument("--model", type=Path, default=TINY_MODEL_DIR)
     ap.add_argument("--levels", type=int, nargs="+", default=[1, 16])
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--servers", nargs="*", default=list(SERVERS), choices=list(SERVERS))

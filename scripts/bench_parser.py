@@ -1,6 +1,6 @@
 """Parser speed: µs per streamed delta, ours vs vLLM's Glm47MoeParser, on ~3 k / 12 k / 45 k char outputs.
 
-    .venv/bin/python scripts/bench_parser.py [--model models/tiny-glm] [--repeat 3]
+    .venv/bin/python scripts/bench_parser.py [--model DIR] [--repeat 3]
 
 Each output is reasoning followed by tool calls whose string arguments are long code, in GLM-4.7's layout.
 It is tokenised with a tokenizer that carries GLM's special tokens (the tiny model's; built if missing),
@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from parsers import GlmParser, MessageBuilder, render_tool_call  # noqa: E402
+from server.backends.local.tiny_model import TINY_MODEL_DIR  # noqa: E402
 
 TOOLS = [
     {
@@ -122,7 +123,7 @@ def run_vllm(deltas: list[tuple[str, int]], tokenizer: Any) -> tuple[float, dict
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=ROOT / "models" / "tiny-glm")
+    ap.add_argument("--model", type=Path, default=TINY_MODEL_DIR)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     if not (args.model / "tokenizer.json").exists():

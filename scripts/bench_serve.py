@@ -1,6 +1,6 @@
 """Serving speed: our server vs vLLM's OpenAI server vs the engine alone, same model and load, one run.
 
-    .venv/bin/python scripts/bench_serve.py [--model models/tiny-glm] [--concurrency 1 32 64]
+    .venv/bin/python scripts/bench_serve.py [--model DIR] [--concurrency 1 32 64]
         [--rounds 2] [--fake-pairs 400]
 
 Each request streams a chat completion of exactly 256 tokens (ignore_eos) with a tool defined and
@@ -32,6 +32,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_client import Exchange, completion_tokens, cpu_seconds, pct, raw_post, serve, stop
+
+from server.backends.local.tiny_model import TINY_MODEL_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -273,7 +275,7 @@ def interleaved(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=ROOT / "models" / "tiny-glm")
+    ap.add_argument("--model", type=Path, default=TINY_MODEL_DIR)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 32, 64])
     ap.add_argument("--ttft-pairs", type=int, default=40, help="interleaved concurrency-1 TTFT requests")
     ap.add_argument("--rounds", type=int, default=2, help="alternating chat/Responses phases on our server")

@@ -21,6 +21,9 @@ STDLIB = sys.stdlib_module_names
 WEB = ("fastapi", "starlette", "uvicorn")
 WIRES = ("server.openai", "server.anthropic", "server.responses")
 ABOVE_BACKENDS = ("server.http", *WIRES, "server.standin", "server.app", "server.__main__", *WEB)
+# What settings and presets may not import: every core room but the release table, and all above core.
+_CORE_ROOMS = ("backend", "collect", "errors", "events", "request", "streams")
+BELOW_SETTINGS_NOT = (*(f"server.core.{m}" for m in _CORE_ROOMS), "server.backends", *ABOVE_BACKENDS)
 
 
 def _only(allowed: tuple[str, ...], what: str):  # type: ignore[no-untyped-def]
@@ -46,7 +49,8 @@ def _never(forbidden: tuple[str, ...], what: str):  # type: ignore[no-untyped-de
 RULES = [
     ("parsers", _only(("parsers",), "parsers")),
     ("server.core", _only(("parsers", "server.core"), "server.core")),
-    ("server.settings", _never(("server.core", "server.backends", *ABOVE_BACKENDS), "settings")),
+    # Settings read the bundled presets, which are checked against the release table (plain data).
+    *((room, _never(BELOW_SETTINGS_NOT, room)) for room in ("server.settings", "server.presets")),
     ("server.backends", _never(ABOVE_BACKENDS, "a backend")),
     ("server.backends.local", _never(("server.backends.remote",), "the local wing")),
     ("server.backends.remote", _never(("server.backends.local",), "the remote wing")),

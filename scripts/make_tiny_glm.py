@@ -1,7 +1,7 @@
 """Build the tiny random-weight GLM used by tests, benchmarks and the CPU demo.
 
-    python scripts/make_tiny_glm.py models/tiny-glm [--arch glm4_moe]
-    python scripts/make_tiny_glm.py --arch glm4v_moe     (into models/tiny-glm4v-moe)
+    python scripts/make_tiny_glm.py [DIR] [--arch glm4_moe]
+    python scripts/make_tiny_glm.py --arch glm4v_moe     (beside the demo model)
 
 See server/backends/local/tiny_model.py for what it contains and why.
 """

@@ -140,11 +140,12 @@ def mock_hosted(
 
 
 def fetch(source: str, to: Path, revision: str | None) -> None:
+    from . import presets
     from .backends.local import manifest
-    from .settings import SettingsError, load_settings, preset_path
+    from .settings import SettingsError, load_settings
 
     repo = source
-    if preset_path(source) is not None:
+    if presets.path(source) is not None:
         try:
             repo = str(load_settings({"model": source}, environ={}).model)
         except SettingsError as exc:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
+from . import presets as bundled
 from .backends.local.sizing.fit import Fit, plan
 from .backends.local.sizing.gpus import GIB, Gpus, detect_gpus, parse_gpus
 from .backends.local.sizing.source import Sized, UnknownSize, sized
-from .settings import CONFIGS, SettingsError, load_settings
+from .settings import SettingsError, load_settings
 
 GOOD_CONTEXT = 32768  # what a coding assistant wants at least: its tools, files and history
 
@@ -22,10 +23,6 @@ class Row:
     sized: Sized | None
     fit: Fit | None
     problem: str | None = None  # the preset could not be sized at all
-
-
-def presets() -> list[str]:
-    return sorted(p.stem for p in CONFIGS.glob("*.yaml"))
 
 
 def rows_for(gpus: Gpus, names: list[str]) -> list[Row]:
@@ -112,7 +109,7 @@ def run(gpus_spec: str | None, model: str | None, console: Console | None = None
     if gpus is None:
         console.print("glm-serve plan: no CUDA GPU here; say which box to plan for, e.g. --gpus 2x24GB")
         return 2
-    rows = rows_for(gpus, [model] if model else presets())
+    rows = rows_for(gpus, [model] if model else bundled.names())
     console.print(table(gpus, rows))
     choice = best(rows)
     if choice is None:

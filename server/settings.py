@@ -13,6 +13,7 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,12 +22,13 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = ROOT / "configs"
+from parsers import LayoutName
+
+from . import presets
 
 BackendName = Literal["auto", "local", "hosted", "upstream", "fake"]
 FallbackMode = Literal["none", "failover", "spillover"]
-GenerationSetting = Literal["auto", "glm45", "glm47"]
+LayoutSetting = Literal["auto"] | LayoutName
 
 _yaml_values: ContextVar[Mapping[str, Any]] = ContextVar("_yaml_values", default=types.MappingProxyType({}))
 
@@ -56,7 +58,9 @@ class Settings(BaseSettings):
     api_key_file: Path | None = Field(
         None, description="read the API key from this file (keeps it out of ps)"
     )
-    generation: GenerationSetting = Field("auto", description="GLM output layout; auto reads the template")
+    output_layout: LayoutSetting = Field(
+        "auto", description="where GLM's output puts whitespace around its tags; auto reads the template"
+    )
     enable_thinking: bool = Field(True, description="think by default when a request does not say")
     strict_tools: bool = Field(
         False, description="hold every tool call to its schema, as if each tool were marked strict (local)"
@@ -171,11 +175,6 @@ class _YamlSource(PydanticBaseSettingsSource):
         return dict(_yaml_values.get())
 
 
-def preset_path(name: str) -> Path | None:
-    path = CONFIGS / f"{name}.yaml"
-    return path if path.is_file() else None
-
-
 def load_settings(
     flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -187,16 +186,17 @@ def load_settings(
     config = flags.get("config") or env.get("GLM_SERVE_CONFIG")
     model = flags.get("model") or env.get("GLM_SERVE_MODEL")
     values: dict[str, Any] = {}
-    if config is None and model and preset_path(str(model)):
-        config = preset_path(str(model))
-    if config is not None:
-        values = _read_yaml(Path(config))
-        if model and preset_path(str(model)):
+    preset = presets.path(str(model)) if model else None
+    if config is not None or preset is not None:
+        values = _read_yaml(Path(config) if config is not None else preset)  # type: ignore[arg-type]
+        if config is None and (problems := presets.problems(str(model), values)):
+            raise SettingsError("; ".join(problems))
+        if preset is not None:
             # The preset supplies the weights path; its name becomes the served name by default.
             values.setdefault("served_model_name", str(model))
             flags.pop("model", None)
-    if model is None and "model" in values and preset_path(str(values["model"])):
-        values = {**_read_yaml(preset_path(str(values["model"]))), **values}  # type: ignore[arg-type]
+    if model is None and "model" in values and (named := presets.path(str(values["model"]))):
+        values = {**_read_yaml(named), **values}
     token = _yaml_values.set(values)
     try:
         return Settings(**flags)
@@ -206,13 +206,18 @@ def load_settings(
         _yaml_values.reset(token)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+_RENAMED = {"generation": "output_layout"}
+
+
+def _read_yaml(path: Path | Traversable) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise SettingsError(f"cannot read settings file {path}: {exc}") from exc
     if not isinstance(data, dict):
         raise SettingsError(f"{path} must hold a mapping of settings")
+    if renamed := sorted(set(data) & set(_RENAMED)):
+        raise SettingsError(f"{path}: {', '.join(f'{n} is now {_RENAMED[n]}' for n in renamed)}")
     unknown = set(data) - set(Settings.model_fields)
     if unknown:
         raise SettingsError(f"{path}: unknown settings {sorted(unknown)}")
@@ -230,14 +235,25 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         annotation = _strip_optional(field.annotation)
         if annotation is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif typing.get_origin(annotation) is Literal:
-            kwargs["choices"] = typing.get_args(annotation)
+        elif choices := _literal_values(annotation):
+            kwargs["choices"] = choices
         elif typing.get_origin(annotation) is dict:
             kwargs["type"] = _json_object
             kwargs["metavar"] = "JSON"
         elif annotation in (int, float):
             kwargs["type"] = annotation
         parser.add_argument(flag, **kwargs)
+
+
+def _literal_values(annotation: Any) -> tuple[Any, ...]:
+    """The values of a Literal, or of a union of Literals; () for anything else."""
+    if typing.get_origin(annotation) is Literal:
+        return typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        parts = [_literal_values(a) for a in typing.get_args(annotation)]
+        if all(parts):
+            return tuple(v for part in parts for v in part)
+    return ()
 
 
 def _strip_optional(annotation: Any) -> Any:

@@ -50,7 +50,8 @@ def live_server(
         thread.join(timeout=60)
 
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
+REFERENCE = ROOT.parent / "shared" / "reference"
 
 
 def tiny_model_dir() -> Path:

@@ -12,8 +12,7 @@ from parsers import render_tool_call
 from server.app import create_app
 from server.backends.fake import FakeBackend, Script
 from server.settings import Settings
-
-from .conftest import live_server
+from tests.conftest import live_server
 
 WEATHER_TOOL = {
     "type": "function",

@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from parsers import Generation, GlmParser, TextDelta, ToolCallEnd
+from parsers import GlmParser, LayoutName, TextDelta, ToolCallEnd
 from parsers.tags import TAGS
 
 from ..core.backend import Health
@@ -46,7 +46,7 @@ class FakeBackend:
         script: str | Script = DEMO_REPLY,
         *,
         model: str = "glm-fake",
-        generation: Generation = "glm47",
+        layout: LayoutName = "glm47",
         delay: float = 0.0,
         context_length: int = 8192,
         default_thinking: bool = True,
@@ -59,7 +59,7 @@ class FakeBackend:
         self._vision = vision  # takes images, as a V model does; else refuses them as a text model
         self._script = script if callable(script) else (lambda _req: script)
         self._model = model
-        self._generation = generation
+        self._layout = layout
         self._delay = delay
         self._context = context_length
         self._default_thinking = default_thinking
@@ -122,7 +122,7 @@ class FakeBackend:
                 tools: list[dict[str, Any]] | None = (
                     [t.as_openai() for t in req.tools] if req.parses_tools else None
                 )
-                parser = GlmParser(self._generation, tools, starts_in_reasoning=thinking)
+                parser = GlmParser(self._layout, tools, starts_in_reasoning=thinking)
             called = False
             reasoning_tokens = 0
             for piece in pieces:

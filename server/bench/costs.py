@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,8 @@ import yaml
 
 from .targets import BenchError
 
-PRICING = Path(__file__).resolve().parents[2] / "configs" / "bench" / "pricing.yaml"
+# configs/bench/pricing.yaml, shipped in the package with the presets (server/presets links to configs/).
+PRICING: Traversable = files("server") / "presets" / "bench" / "pricing.yaml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +55,9 @@ def local(gpu_hour_cost: float | None, figures: Mapping[str, Any]) -> float | No
 
 
 def load(path: Path | None = None) -> Pricing:
-    path = path or PRICING
+    source: Path | Traversable = path or PRICING
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(source.read_text())
         models = {
             str(name).lower(): Price(
                 float(p["input"]), float(p["output"]), float(p.get("cached_input", p["input"]))

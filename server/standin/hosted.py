@@ -24,37 +24,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from ..core import releases
 from ..http import sse
 from .latency import Latency
 from .reply import Reply
 
-# The hosted API's model ids (hosted_api.md §3): the stand-in keeps its own list, as the real service
-# does, so a model our backend maps wrongly is refused here as it would be there.
-MODELS = (
-    "glm-5.1",
-    "glm-5-turbo",
-    "glm-5",
-    "glm-4.7",
-    "glm-4.7-flash",
-    "glm-4.7-flashx",
-    "glm-4.6",
-    "glm-4.5",
-    "glm-4.5-air",
-    "glm-4.5-x",
-    "glm-4.5-airx",
-    "glm-4.5-flash",
-    "glm-5.3",
-    "glm-5.2",
-    # vision models: they take image_url content parts
-    "glm-5v-turbo",
-    "glm-5.3-flash",
-    "glm-5.3-flashx",
-    "glm-4.6v",
-    "glm-4.6v-flash",
-    "glm-4.6v-flashx",
-    "glm-4.5v",
-    "glm-4v-plus",
-)
 SCENARIOS = (
     "ok",
     "rate_limit",
@@ -104,7 +78,7 @@ def _error(status: int, code: str, message: str, retry_after: int | None = None)
 
 def _validate(body: dict[str, Any]) -> JSONResponse | None:
     model = str(body.get("model", "")).lower()
-    if model not in MODELS:
+    if model not in releases.hosted_ids():
         return _error(400, "1211", "Unknown Model, please check the model code.")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -238,7 +212,8 @@ def create_standin(
             {
                 "object": "list",
                 "data": [
-                    {"id": m, "object": "model", "created": 1766332800, "owned_by": "z-ai"} for m in MODELS
+                    {"id": m, "object": "model", "created": 1766332800, "owned_by": "z-ai"}
+                    for m in releases.hosted_ids()
                 ],
             }
         )

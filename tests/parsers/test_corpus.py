@@ -15,7 +15,7 @@ from .replay import check_invariants, chunkings, fold, stream
 def _parse(case: Case):  # type: ignore[no-untyped-def]
     return parse(
         case.raw,
-        generation=case.generation,
+        layout=case.layout,
         tools=case.tools,  # type: ignore[arg-type]
         starts_in_reasoning=case.prompt_ends_with_think,
         finish_reason=case.finish_reason,
@@ -44,7 +44,7 @@ def test_every_chunking_folds_to_parse(case: Case) -> None:
     whole = _parse(case)
     for label, pieces in chunkings(case.raw):
         assert "".join(pieces) == case.raw
-        parser = GlmParser(case.generation, case.tools, case.prompt_ends_with_think)  # type: ignore[arg-type]
+        parser = GlmParser(case.layout, case.tools, case.prompt_ends_with_think)  # type: ignore[arg-type]
         events = stream(parser, pieces, case.finish_reason)
         check_invariants(events)
         assert fold(events) == whole, label

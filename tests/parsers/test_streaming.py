@@ -102,8 +102,8 @@ _ALPHABET = [
 ]
 
 
-@pytest.mark.parametrize("generation", ["glm45", "glm47"])
-def test_random_arguments_round_trip(generation: str) -> None:
+@pytest.mark.parametrize("layout", ["glm45", "glm47"])
+def test_random_arguments_round_trip(layout: str) -> None:
     """render_tool_call → parse gives back the same arguments, for random hostile values."""
     rng = random.Random(1234)
     tool = {
@@ -133,10 +133,10 @@ def test_random_arguments_round_trip(generation: str) -> None:
             "b": rng.random() < 0.5,
             "a": [s, 1, None],
         }
-        raw = render_tool_call("t", args, generation)  # type: ignore[arg-type]
-        whole = parse(raw, generation=generation, tools=[tool])  # type: ignore[arg-type]
+        raw = render_tool_call("t", args, layout)  # type: ignore[arg-type]
+        whole = parse(raw, layout=layout, tools=[tool])  # type: ignore[arg-type]
         assert [json.loads(c.arguments) for c in whole.tool_calls] == [args], raw
         cut = rng.randrange(len(raw))
-        events = stream(GlmParser(generation, [tool]), [raw[:cut], raw[cut:]], "stop")  # type: ignore[arg-type]
+        events = stream(GlmParser(layout, [tool]), [raw[:cut], raw[cut:]], "stop")  # type: ignore[arg-type]
         check_invariants(events)
         assert fold(events) == whole

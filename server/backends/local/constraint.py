@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from parsers import Generation
+from parsers import LayoutName
 from parsers.tags import (
     CALL_OPEN,
     TAGS,
     THINK_CLOSE,
     THINK_OPEN,
-    layout,
+    layout_of,
 )
 
 from ...core.request import ChatRequest, NamedTool, Tool
@@ -39,20 +39,20 @@ JSON_WHITESPACE = 16
 
 
 def structural_tag(
-    req: ChatRequest, generation: Generation, reasoning: ReasoningState, strict_tools: bool = False
+    req: ChatRequest, layout: LayoutName, reasoning: ReasoningState, strict_tools: bool = False
 ) -> Format | None:
     """The structural tag that holds `req`'s output to what it asks for, or None when it asks nothing.
 
     `reasoning` says where the prompt leaves the model's thinking, which comes first when it is on.
     `strict_tools` holds every call to its schema (as if each tool were marked strict).
     """
-    answer = _answer(req, generation, strict_tools)
+    answer = _answer(req, layout, strict_tools)
     if answer is None:
         return None
     return {"type": "structural_tag", "format": _sequence([*_reasoning(reasoning), NEWLINE, answer])}
 
 
-def _answer(req: ChatRequest, generation: Generation, strict_tools: bool) -> Format | None:
+def _answer(req: ChatRequest, layout: LayoutName, strict_tools: bool) -> Format | None:
     choice = req.tool_choice
     if req.parses_tools and isinstance(choice, NamedTool):
         # Exactly one call to exactly that tool: GLM would otherwise repeat a forced call without end
@@ -60,10 +60,10 @@ def _answer(req: ChatRequest, generation: Generation, strict_tools: bool) -> For
         return _call(next(t for t in req.tools if t.name == choice.name), strict=True)
     json_answer = _json(req.response_format.schema) if req.response_format is not None else None
     if req.parses_tools and choice == "required":
-        return _calls(req.tools, generation, req.parallel_tool_calls, strict=True)
+        return _calls(req.tools, layout, req.parallel_tool_calls, strict=True)
     if req.parses_tools and json_answer is not None:
         # Tools or a JSON answer: the model calls, or answers in JSON; nothing else.
-        calls = _calls(req.tools, generation, req.parallel_tool_calls, strict=strict_tools)
+        calls = _calls(req.tools, layout, req.parallel_tool_calls, strict=strict_tools)
         return {"type": "or", "elements": [calls, json_answer]}
     if json_answer is not None:
         return json_answer
@@ -81,12 +81,12 @@ def _answer(req: ChatRequest, generation: Generation, strict_tools: bool) -> For
     return None
 
 
-def _calls(tools: Sequence[Tool], generation: Generation, parallel: bool, strict: bool) -> Format:
+def _calls(tools: Sequence[Tool], layout: LayoutName, parallel: bool, strict: bool) -> Format:
     """One or more calls to the given tools and nothing else (one only when not `parallel`)."""
     return {
         "type": "tags_with_separator",
         "tags": [_call(t, strict) for t in tools],
-        "separator": layout(generation).between_calls,
+        "separator": layout_of(layout).between_calls,
         "at_least_one": True,
         "stop_after_first": not parallel,
     }

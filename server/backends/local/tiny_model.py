@@ -11,16 +11,28 @@ prompt layout.
 from __future__ import annotations
 
 import json
+import os
 import random
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from ...settings import ROOT
 from .tiny_archs import ARCHS, ASSETS, Arch, model_class
 
-TEMPLATE = Path(__file__).resolve().parent / "assets" / "tiny_glm_template.jinja"
-# Built on first use, beside the checkout (git ignores /models/).
-TINY_MODEL_DIR = ROOT / "models" / "tiny-glm"
+TEMPLATE = ASSETS / "tiny_glm_template.jinja"
+
+
+def _models_home() -> Path:
+    """Where tiny models are built on first use: $GLM_SERVE_HOME/models, else the user's cache directory
+    (never beside the code, which an installed wheel may not be allowed to write)."""
+    home = os.environ.get("GLM_SERVE_HOME")
+    if home:
+        return Path(home) / "models"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "glm-serve" / "models"
+
+
+TINY_MODEL_DIR = _models_home() / "tiny-glm"
 
 # GLM's added tokens in the order of the real vocabulary (glm45 family); the first 21 are special.
 SPECIAL = [
@@ -105,7 +117,7 @@ def _corpus(seed: int = 0, lines: int = 4000) -> list[str]:
     return out
 
 
-def build_tokenizer(out: Path, vocab_size: int = 2048, template: Path = TEMPLATE) -> int:
+def build_tokenizer(out: Path, vocab_size: int = 2048, template: Traversable = TEMPLATE) -> int:
     """Train the BPE, add GLM's tokens, save a fast tokenizer with our template; returns its length."""
     import importlib
 

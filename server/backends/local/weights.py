@@ -78,3 +78,12 @@ def _weight_keys(directory: Path, where: str) -> set[str] | None:
     if not any(directory.glob("*.safetensors")) and not any(directory.glob("*.bin")):
         raise MissingWeights(f"the weights in {where} lack their tensors (no *.safetensors file)")
     return None
+
+
+def architecture(directory: Path) -> str | None:
+    """config.json's first architecture (which release rows the weights can be), None if unreadable."""
+    try:
+        names = json.loads((directory / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(names[0]) if names else None

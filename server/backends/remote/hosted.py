@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from ...core import releases
 from ...core.backend import Health
 from ...core.errors import (
     BackendUnavailable,
@@ -23,7 +24,6 @@ from ...core.request import ChatRequest, CompletionRequest
 from ...settings import Settings
 from .chat_client import ChatClient, ChunkStream, HttpFailure, StreamFailure
 from .hosted_api import (
-    CATALOGUE,
     MAINLAND,
     catalogue_name,
     chunk_events,
@@ -74,7 +74,7 @@ class HostedBackend:
         return None
 
     def model_ids(self) -> list[str]:
-        names = [self._served, *CATALOGUE, *self._settings.hosted_model_map]
+        names = [self._served, *releases.hosted_ids(), *self._settings.hosted_model_map]
         return list(dict.fromkeys(names))
 
     def serves(self, model: str) -> bool:

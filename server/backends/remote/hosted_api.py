@@ -12,6 +12,7 @@ from typing import Any
 
 from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
 
+from ...core import releases
 from ...core.errors import (
     ContextTooLong,
     InvalidRequest,
@@ -27,34 +28,6 @@ from ...settings import Settings
 log = logging.getLogger("glm_serve.hosted")
 
 MAINLAND = "https://open.bigmodel.cn/api/paas/v4"
-# The hosted vision models: the only ones that take image content.
-VISION = (
-    "glm-5v-turbo",
-    "glm-5.3-flash",
-    "glm-5.3-flashx",
-    "glm-4.6v",
-    "glm-4.6v-flash",
-    "glm-4.6v-flashx",
-    "glm-4.5v",
-    "glm-4v-plus",
-)
-CATALOGUE = (
-    "glm-5.3",
-    "glm-5.2",
-    "glm-5.1",
-    "glm-5-turbo",
-    "glm-5",
-    "glm-4.7",
-    "glm-4.7-flash",
-    "glm-4.7-flashx",
-    "glm-4.6",
-    "glm-4.5",
-    "glm-4.5-air",
-    "glm-4.5-x",
-    "glm-4.5-airx",
-    "glm-4.5-flash",
-    *VISION,
-)
 # Business codes worth another try (transient on the hosted side); every other code is final.
 RETRYABLE = frozenset({"1120", "1230", "1234", "1302", "1303", "1305", "1312", "2007", "3002", "500"})
 _QUOTA = frozenset({"1113", "1304", "1308", "1309", "1310", "1311", "1313"})
@@ -68,10 +41,13 @@ _FINISH: Mapping[str, FinishReason] = {
 
 
 def catalogue_name(name: str) -> str | None:
-    """The hosted id a model name stands for (`GLM-4.7`, `zai-org/GLM-4.6V-FP8` → glm-4.6v), if any:
-    the hosted API takes ids in any case, and weights names are its ids with an -FP8 suffix."""
-    base = PurePath(name).name.lower().removesuffix("-fp8")
-    return base if base in CATALOGUE else None
+    """The hosted id a model name stands for, if any: a hosted id in any case (`GLM-4.7-FlashX`), else
+    the main hosted id of the release it names (`zai-org/GLM-4.6V-FP8` → glm-4.6v)."""
+    base = PurePath(name).name.lower()
+    if base in releases.hosted_ids():
+        return base
+    release = releases.find(name)
+    return release.hosted[0] if release is not None and release.hosted else None
 
 
 def hosted_model(name: str, settings: Settings) -> str:
@@ -130,7 +106,8 @@ def _content(content: Content, text_only: str | None) -> str | list[dict[str, An
         return "".join(p for p in content if isinstance(p, str))
     if text_only is not None:
         raise InvalidRequest(
-            f"{text_only} reads text only; send images to a vision model ({', '.join(VISION[:5])})",
+            f"{text_only} reads text only; send images to a vision model "
+            f"({', '.join(releases.hosted_vision_ids()[:5])})",
             param="messages",
         )
     return [
@@ -186,7 +163,7 @@ def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
             "the hosted API has JSON mode (json_object) but no json_schema response_format",
             param="response_format",
         )
-    text_only = None if model in VISION else model
+    text_only = None if model in releases.hosted_vision_ids() else model
     body: dict[str, Any] = {
         "model": model,
         "messages": wire_messages(req.messages, text_only),

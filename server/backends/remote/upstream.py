@@ -9,8 +9,9 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from parsers import Generation, GlmParser, ReasoningDelta, ToolCallEnd
+from parsers import GlmParser, LayoutName, ReasoningDelta, ToolCallEnd
 
+from ...core import releases
 from ...core.backend import Health
 from ...core.errors import BackendUnavailable, InvalidRequest, UpstreamError
 from ...core.events import MessageEnd, MessageStart, StreamEvent, Usage, finish_reason
@@ -66,8 +67,6 @@ class UpstreamBackend:
         self._client = ChatClient(
             settings.upstream_url, os.environ.get("UPSTREAM_API_KEY"), settings.hosted_timeout
         )
-        # GLM-4.7+ templates open <think> themselves; GLM-4.5/4.6 output writes it. "auto" assumes 4.7+.
-        self._generation: Generation = "glm45" if settings.generation == "glm45" else "glm47"
         self._upstream_models: list[str] = []
 
     async def start(self) -> None:
@@ -87,6 +86,14 @@ class UpstreamBackend:
     def serves(self, model: str) -> bool:
         # One model upstream (LM Studio, llama.cpp): whatever name the client uses means that model.
         return len(self._upstream_models) == 1 or model in self.model_ids()
+
+    def layout(self, model: str) -> LayoutName:
+        """--output-layout, else the layout of the release the upstream model's name names; GLM-4.7's
+        (which later releases keep) for a name the release table does not know."""
+        if self._settings.output_layout != "auto":
+            return self._settings.output_layout
+        release = releases.find(model)
+        return release.layout if release is not None else "glm47"
 
     def _upstream_model(self, requested: str) -> str:
         if self._settings.upstream_model:
@@ -128,8 +135,10 @@ class UpstreamBackend:
         # thinking off, so its content starts after it; otherwise GLM-4.7+ output starts inside it.
         parser: GlmParser | None = None
         split_upstream = False
+        model = self._upstream_model(req.model)
+        layout = self.layout(model)
         try:
-            chunks = await self._client.open(request_body(req, self._upstream_model(req.model)))
+            chunks = await self._client.open(request_body(req, model))
         except HttpFailure as failure:
             message = str((failure.body.get("error") or {}).get("message", "")) if failure.body else ""
             raise UpstreamError(
@@ -159,7 +168,7 @@ class UpstreamBackend:
                             # As for local weights (Prompt.starts_in_reasoning): with thinking on,
                             # output is reasoning until </think>, whichever layout wrote the <think>.
                             opened = thinking and not split_upstream
-                            parser = GlmParser(self._generation, tools, starts_in_reasoning=opened)
+                            parser = GlmParser(layout, tools, starts_in_reasoning=opened)
                         for event in parser.feed(content):
                             called = called or isinstance(event, ToolCallEnd)
                             yield event

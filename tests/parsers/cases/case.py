@@ -61,7 +61,7 @@ BIG = "".join(f"line {i}: x = {{'k': [{i}, \"v\"]}} <tag> & \\ done\n" for i in 
 class Case:
     id: str
     source: str
-    generation: str
+    layout: str
     tools: list[dict[str, Any]] | None
     raw: str
     reasoning: str | None = None

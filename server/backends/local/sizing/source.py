@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ....core import releases
 from ....settings import Settings
 from .fit import Layout
-from .published import RELEASES
-from .shape import ModelShape, read_shape, weight_bytes
+from .shape import ModelShape, read_shape, shape_of, weight_bytes
 
 
 class UnknownSize(ValueError):
@@ -51,9 +51,11 @@ def sized(settings: Settings) -> Sized:
             layout_of(settings),
             f"config.json and safetensors index in {directory}",
         )
-    release = RELEASES.get(model)
-    if release is None:
+    published = releases.weights_named(model)
+    if published is None or not published[0].config:
         raise UnknownSize(
             f"{model}: no config.json there and no published sizes for it; download the weights first"
         )
-    return Sized(release.shape, release.weight_bytes, layout_of(settings), f"published sizes of {model}")
+    release, checkpoint = published
+    shape = shape_of(release.config)
+    return Sized(shape, int(checkpoint.gb * 1e9), layout_of(settings), f"published sizes of {model}")

@@ -1,0 +1,95 @@
+"""Codex CLI itself (`codex exec`) against glm-serve's /v1/responses: it runs a shell command the model
+asks for and answers from the output, on the fake backend and on the hosted backend over mock-hosted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from parsers import render_tool_call
+from server.app import create_app
+from server.backends.fake import FakeBackend
+from server.backends.remote.hosted import HostedBackend
+from server.core.request import ChatRequest
+from server.settings import Settings
+from server.standin.hosted import create_standin
+from tests.conftest import live_server
+
+MARKER = "42-glm-marker"  # printed by `echo $((6*7))-glm-marker`: it exists only in the command's output
+KEY = "0123456789abcdef0123456789abcdef.codexkey"
+
+
+def run_codex(codex: Path, base: str, workdir: Path, prompt: str) -> subprocess.CompletedProcess[str]:
+    home = workdir / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        'model = "glm-4.7"\nmodel_provider = "glm"\n\n[model_providers.glm]\nname = "glm-serve"\n'
+        f'base_url = "{base}/v1"\nwire_api = "responses"\nenv_key = "GLM_SERVE_KEY"\n'
+    )
+    env = {**os.environ, "CODEX_HOME": str(home), "GLM_SERVE_KEY": "unused", "NO_COLOR": "1"}
+    return subprocess.run(
+        [str(codex), "exec", "--skip-git-repo-check", "--sandbox", "danger-full-access", prompt],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def agent_script(req: ChatRequest | Any) -> str:
+    """A model in a tool loop: run the marker command, then report what it printed."""
+    for message in req.messages:
+        if message.role == "tool" and MARKER in str(message.content):
+            return f"The output is in.</think>The command printed {MARKER}."
+    command = render_tool_call("exec_command", {"cmd": "echo $((6*7))-glm-marker"}, "glm47")
+    return "I should run the command.</think>" + command
+
+
+def test_codex_runs_the_command_the_model_asked_for(codex: Path, tmp_path: Path) -> None:
+    backend = FakeBackend(agent_script, model="glm-4.7", context_length=1_000_000)
+    with live_server(create_app(Settings(backend="fake"), backend)) as base:
+        done = run_codex(codex, base, tmp_path, "Run the marker command and tell me what it printed.")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"The command printed {MARKER}." in done.stdout
+    first, second = backend.requests
+    assert isinstance(first, ChatRequest) and isinstance(second, ChatRequest)
+    assert "exec_command" in {t.name for t in first.tools}
+    # The second turn carries the command's output, and the first turn's reasoning came back sealed.
+    (result,) = [m for m in second.messages if m.role == "tool"]
+    assert MARKER in str(result.content)
+    (turn,) = [m for m in second.messages if m.role == "assistant"]
+    assert turn.reasoning == "I should run the command." and turn.tool_calls[0].name == "exec_command"
+    assert "ERROR" not in done.stderr
+
+
+@contextmanager
+def hosted_glm_serve() -> Iterator[tuple[str, Any]]:
+    """glm-serve's hosted backend pointed at the offline stand-in of the hosted API."""
+    standin = create_standin(KEY)
+    with live_server(
+        standin, ready_path="/api/paas/v4/models", headers={"Authorization": f"Bearer {KEY}"}
+    ) as up:
+        settings = Settings(
+            backend="hosted", hosted_base_url=up + "/api/paas/v4", served_model_name="glm-4.7"
+        )
+        with live_server(create_app(settings, HostedBackend(settings, key=KEY))) as base:
+            yield base, standin
+
+
+def test_codex_through_the_hosted_backend_on_mock_hosted(codex: Path, tmp_path: Path) -> None:
+    with hosted_glm_serve() as (base, standin):
+        done = run_codex(codex, base, tmp_path, "Run a command, then tell me what it printed.")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "The tool returned:" in done.stdout and "42-from-mock-hosted" in done.stdout
+    first, second = standin.state.requests
+    assert first["tools"][0]["function"]["name"] == "exec_command"
+    assert {t["function"]["name"] for t in first["tools"]}.isdisjoint({"web_search", "multi_agent_v1"})
+    tool_turns = [m for m in second["messages"] if m["role"] == "tool"]
+    assert tool_turns and "42-from-mock-hosted" in tool_turns[-1]["content"]
+    assert "reasoning_content" in [m for m in second["messages"] if m["role"] == "assistant"][-1]

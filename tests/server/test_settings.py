@@ -1,0 +1,109 @@
+"""Settings: YAML presets, GLM_SERVE_* environment and generated flags, in that order of precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server import presets
+from server.__main__ import main, parser
+from server.settings import Settings, SettingsError, load_settings
+
+PRESETS = presets.names()
+
+
+def test_every_preset_loads() -> None:
+    assert {
+        "tiny-cpu",
+        "glm-4.5-air-fp8",
+        "glm-4.6-fp8",
+        "glm-4.7-flash",
+        "glm-4.7-fp8",
+        "glm-5.1-fp8",
+    } <= set(PRESETS)
+    for name in PRESETS:
+        s = load_settings({"model": name}, environ={})
+        assert s.served_name() and s.model != name
+
+
+def test_precedence_flags_over_env_over_yaml(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("model: /w/glm\nport: 9000\nhost: 0.0.0.0\ntensor_parallel_size: 2\n")
+    env = {"GLM_SERVE_CONFIG": str(config), "GLM_SERVE_PORT": "9100"}
+    import os
+
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        s = load_settings({"host": "127.0.0.2"})
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    assert (s.model, s.port, s.host, s.tensor_parallel_size) == ("/w/glm", 9100, "127.0.0.2", 2)
+
+
+def test_model_preset_name_reads_its_yaml() -> None:
+    s = load_settings({"model": "glm-4.7-fp8", "port": 1234}, environ={})
+    assert s.model == "zai-org/GLM-4.7-FP8" and s.tensor_parallel_size == 4 and s.port == 1234
+    assert s.speculative_config == {"method": "mtp", "num_speculative_tokens": 1}
+    assert s.served_name() == "glm-4.7"
+
+
+def test_flags_are_generated_from_fields() -> None:
+    args = vars(
+        parser().parse_args(
+            [
+                "serve",
+                "--model",
+                "/m",
+                "--port",
+                "81",
+                "--no-enable-thinking",
+                "--vllm-args",
+                '{"enforce_eager": true}',
+                "--backend",
+                "fake",
+            ]
+        )
+    )
+    assert args == {
+        "command": "serve",
+        "model": "/m",
+        "port": 81,
+        "enable_thinking": False,
+        "vllm_args": {"enforce_eager": True},
+        "backend": "fake",
+    }
+    help_text = parser()._subparsers._group_actions[0].choices["serve"].format_help()  # type: ignore[union-attr]
+    for name in Settings.model_fields:
+        assert "--" + name.replace("_", "-") in help_text
+    with pytest.raises(SystemExit):
+        parser().parse_args(["serve", "--backend", "nope"])
+    with pytest.raises(SystemExit):
+        parser().parse_args(["serve", "--vllm-args", "[1]"])
+
+
+def test_bad_settings_are_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("modle: typo\n")
+    with pytest.raises(SettingsError, match="modle"):
+        load_settings({"config": str(bad)}, environ={})
+    with pytest.raises(SettingsError):
+        load_settings({"port": "not a port"}, environ={})
+
+
+def test_api_key_is_never_shown() -> None:
+    s = load_settings({"api_key": "s3cret"}, environ={})
+    assert "s3cret" not in repr(s) and "s3cret" not in str(s.model_dump())
+
+
+def test_a_backend_refusing_its_configuration_exits_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SystemExit) as no_url:
+        main(["serve", "--backend", "upstream"])
+    assert no_url.value.code == "glm-serve: --backend upstream needs --upstream-url"
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://127.0.0.1:1080")
+    monkeypatch.setenv("BIGMODEL_API_KEY", "k.k")
+    with pytest.raises(SystemExit) as socks:
+        main(["serve", "--backend", "hosted"])
+    assert socks.value.code == "glm-serve: only http:// proxies are supported, not socks5://"
