@@ -147,7 +147,7 @@ def fetch(source: str, to: Path, revision: str | None) -> None:
     repo = source
     if presets.path(source) is not None:
         try:
-            repo = str(load_settings({"model": source}, environ={}).model)
+            repo = str(load_settings({"model": source}, environ={}).engine.model)
         except SettingsError as exc:
             sys.exit(f"glm-serve: {exc}")
     try:
@@ -178,34 +178,44 @@ def serve(flags: dict[str, object]) -> None:
         settings = load_settings(flags)
     except SettingsError as exc:
         sys.exit(f"glm-serve: {exc}")
+    server_settings = settings.server
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=server_settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if settings.offline_mode:
+    if settings.engine.offline_mode:
         from . import offline
 
         offline.apply()  # before the app imports vLLM or transformers: they read the switches once
     import uvicorn
 
     from .app import create_app
+    from .http.deps import Serving
     from .http.shutdown import DrainingServer
 
+    failures: list[BaseException] = []
+
+    def stop(failure: BaseException) -> None:
+        failures.append(failure)
+        server.should_exit = True
+
     try:
-        app = create_app(settings)
+        app = create_app(settings, on_start_failure=stop)
     except ValueError as exc:  # a backend refusing its configuration (no --upstream-url, missing weights…)
         sys.exit(f"glm-serve: {exc}")
+    grace = settings.limits.shutdown_grace
     config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
+        host=server_settings.host,
+        port=server_settings.port,
+        log_level=server_settings.log_level.lower(),
         # Our drain ends every stream at the grace period; uvicorn's own cut is the backstop behind it.
-        timeout_graceful_shutdown=int(settings.shutdown_grace) + 3,
+        timeout_graceful_shutdown=int(grace) + 3,
     )
-    server = DrainingServer(config, app.state.gate, settings.shutdown_grace)
-    app.state.stop = lambda: setattr(server, "should_exit", True)
+    serving: Serving = app.state.serving
+    server = DrainingServer(config, serving.gate, grace)
     server.run()
-    if (failure := getattr(app.state, "start_error", None)) is not None:
+    if failures:
+        failure = failures[0]
         sys.exit(f"glm-serve: the engine failed to start: {type(failure).__name__}: {failure}")
 
 

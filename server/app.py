@@ -1,15 +1,13 @@
-"""Composition root: create_app(settings, backend) wires the chosen backend, the wire routers, the errors."""
+"""Composition root: create_app(settings, backend) wires the chosen backend, the wires, health and metrics."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import gc
 import logging
 import math
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib.metadata import version
 from typing import Any
 
@@ -18,26 +16,26 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
+from starlette.types import Scope
 
-from .anthropic import render as anthropic_render
-from .anthropic import routes as anthropic_routes
+from .anthropic.wire import WIRE as ANTHROPIC
 from .backends.choice import choose_backend, choose_passthrough
 from .core.backend import Backend
-from .core.errors import AuthenticationFailed, InvalidRequest, ServerError
+from .core.errors import AuthenticationFailed, InvalidRequest, ServerError, internal_error
 from .http import log_filters, openapi
-from .http.deps import BackendDep, MetricsDep, require_api_key
+from .http.deps import BackendDep, MetricsDep, Serving, require_api_key, serving
 from .http.gate import Gate
 from .http.limits import BodyLimit
 from .http.metrics import Metrics
-from .openai import render as openai_render
-from .openai import routes as openai_routes
-from .responses import routes as responses_routes
-from .responses.seal import ReasoningSeal
-from .responses.store import ResponseStore
-from .settings import Settings
+from .http.wire import Wire, wire_of
+from .openai.wire import WIRE as OPENAI
+from .responses.wire import WIRE as RESPONSES
+from .settings import Settings, load_settings
 
 log = logging.getLogger("glm_serve")
 
+# The API formats served: each brings its routes, its error shape and any state it keeps.
+WIRES: tuple[Wire, ...] = (OPENAI, ANTHROPIC, RESPONSES)
 
 DEMO_BANNER = """
 ==============================================================================================
@@ -47,24 +45,40 @@ DEMO_BANNER = """
 ==============================================================================================
 """
 
+StartFailure = Callable[[BaseException], None]
 
-def create_app(settings: Settings | None = None, backend: Backend | None = None) -> FastAPI:
-    """The app. Pass `backend` to serve through it (tests pass a FakeBackend); else settings decide."""
-    settings = settings or Settings()
+
+def create_app(
+    settings: Settings | None = None,
+    backend: Backend | None = None,
+    on_start_failure: StartFailure | None = None,
+) -> FastAPI:
+    """The app. Pass `backend` to serve through it (tests pass a FakeBackend); else settings decide.
+    `on_start_failure` is told when the backend cannot start (the command line stops the server)."""
+    settings = settings or load_settings()
     reason = "given by the caller"
     if backend is None:
         backend, settings, reason = choose_backend(settings)
     log.info("backend: %s (%s)", backend.name, reason)
     log_filters.install()
-    if settings.demo:
+    if settings.engine.demo:
         log.warning(DEMO_BANNER)
+    metrics = Metrics()
+    state = Serving(
+        backend=backend,
+        gate=Gate(metrics, backend.batch_size, settings.limits.max_queued_requests),
+        metrics=metrics,
+        api_key=settings.server.api_key,
+        stream_write_timeout=settings.limits.stream_write_timeout,
+        passthrough=choose_passthrough(settings, backend),
+        backend_reason=reason,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Loading the engine takes a while: start it in the background so that /health can say 503
-        # meanwhile. AsyncLLM's constructor blocks, hence the worker thread.
-        loading = asyncio.create_task(_start(app, backend))
-        app.state.loading = loading
+        # meanwhile.
+        loading = asyncio.create_task(_start(backend, on_start_failure))
         try:
             yield
         finally:
@@ -72,8 +86,9 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await loading
             await backend.aclose()
-            if app.state.passthrough is not None and app.state.passthrough is not backend:
-                await app.state.passthrough.aclose()
+            # The hosted backend may serve chat and the hosted-only endpoints both: close it once.
+            if state.passthrough is not None and id(state.passthrough) != id(backend):
+                await state.passthrough.aclose()
 
     # FastAPI's own /openapi.json would be served without the key; ours is behind it (service routes).
     app = FastAPI(
@@ -84,27 +99,18 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.backend = backend
-    app.state.settings = settings
-    app.state.metrics = Metrics()
-    app.state.gate = Gate(app.state.metrics, backend.batch_size, settings.max_queued_requests)
-    app.state.backend_reason = reason
-    app.state.passthrough = choose_passthrough(settings, backend)
-    app.state.responses_store = ResponseStore(settings.responses_store_size, settings.responses_store_ttl)
-    secret = settings.responses_secret
-    app.state.reasoning_seal = ReasoningSeal(
-        secret.get_secret_value().encode() if secret is not None else os.urandom(32)
-    )
+    app.state.serving = state
     authed = [Depends(require_api_key)]
-    app.include_router(openai_routes.router, dependencies=authed)
-    app.include_router(anthropic_routes.router, dependencies=authed)
-    app.include_router(responses_routes.router, dependencies=authed)
+    for wire in WIRES:
+        app.include_router(wire.router, dependencies=authed)
+        if wire.make_state is not None:
+            setattr(app.state, wire.name, wire.make_state(settings))
     _add_service_routes(app, authed)
     _add_error_handlers(app)
     app.add_middleware(
         BodyLimit,
-        max_bytes=int(settings.max_body_mb * 1e6),
-        render=lambda path, exc: (error_body(path, exc), error_headers(exc)),
+        max_bytes=int(settings.limits.max_body_mb * 1e6),
+        render=lambda scope, exc: (error_body(scope, exc), error_headers(exc)),
     )
     return app
 
@@ -117,17 +123,15 @@ def _methods_on(request: Request) -> list[str]:
     return sorted(methods)
 
 
-async def _start(app: FastAPI, backend: Backend) -> None:
+async def _start(backend: Backend, on_failure: StartFailure | None) -> None:
     try:
         await backend.start()
     except Exception as exc:
-        app.state.start_error = exc
-        stop = getattr(app.state, "stop", None)
-        if stop is not None:
+        if on_failure is not None:
             # A server whose engine cannot start serves nothing: stop, so that the command exits with
             # the reason (and a supervisor restarts or alerts) instead of answering 503 forever.
             log.error("the engine failed to start; stopping: %s", exc)
-            stop()
+            on_failure(exc)
         return
     # Everything loaded so far (torch, transformers, vLLM, the model config) lives as long as the
     # process. Freezing it keeps the garbage collector's full passes, which would walk all of it, from
@@ -148,7 +152,7 @@ def _add_service_routes(app: FastAPI, authed: list[Any]) -> None:
     @app.get("/health", responses={503: {"description": "Not serving (loading, dead or shutting down)"}})
     async def health(request: Request, backend: BackendDep) -> JSONResponse:
         state = await backend.health()
-        gate: Gate = request.app.state.gate
+        gate = serving(request).gate
         if gate.draining:
             status, code = "shutting down", 503
         elif not state.ready:
@@ -164,7 +168,7 @@ def _add_service_routes(app: FastAPI, authed: list[Any]) -> None:
         body |= {
             "backend": state.backend,
             "detail": state.detail,
-            "reason": request.app.state.backend_reason,
+            "reason": serving(request).backend_reason,
             "models": backend.model_ids(),
         }
         return JSONResponse(body, status_code=code)
@@ -180,19 +184,14 @@ FINAL_STATUSES = frozenset({400, 401, 403, 404, 413, 422})
 
 
 def error_response(request: Request, exc: ServerError) -> JSONResponse:
-    """The error in the wire format of the route that failed: Anthropic's under /v1/messages."""
-    path = request.url.path
-    if exc.param == "messages" and path.startswith("/v1/responses"):
-        # A backend names the conversation "messages"; the Responses wire calls it "input".
-        exc = copy.copy(exc)
-        exc.param = "input"
-    return JSONResponse(error_body(path, exc), status_code=exc.status, headers=error_headers(exc))
+    """The error in the shape of the wire whose route failed."""
+    return JSONResponse(error_body(request.scope, exc), status_code=exc.status, headers=error_headers(exc))
 
 
-def error_body(path: str, exc: ServerError) -> dict[str, Any]:
-    if path.startswith("/v1/messages"):
-        return anthropic_render.error_body(exc)
-    return openai_render.error_body(exc)
+def error_body(scope: Scope, exc: ServerError) -> dict[str, Any]:
+    """`exc` as the wire that owns the request's path writes errors; OpenAI's shape elsewhere."""
+    wire = wire_of(WIRES, scope) or OPENAI
+    return wire.error_body(exc)
 
 
 def error_headers(exc: ServerError) -> dict[str, str]:
@@ -232,4 +231,4 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return error_response(request, openai_render.unexpected_error())
+        return error_response(request, internal_error())

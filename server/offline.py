@@ -2,8 +2,8 @@
 
 Set before any of them is imported (they read these once): the Hugging Face hub is never contacted
 (weights, tokenizers and configs come from disk only), vLLM posts no usage statistics (it would at start
-and every ten minutes), Ray, when vLLM's distributed executor starts it, reports nothing either. The
-composition root also never lets `auto` or a fallback pick the hosted API in this mode.
+and every ten minutes), Ray, when vLLM's distributed executor starts it, reports nothing either. (That
+`auto` and a fallback never pick the hosted API in this mode is the backend choice's rule: choice.py.)
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import MutableMapping
-from pathlib import Path
 
 log = logging.getLogger("glm_serve")
 
@@ -25,11 +24,6 @@ SWITCHES = {
     "DO_NOT_TRACK": "1",
     "RAY_USAGE_STATS_ENABLED": "0",
 }
-
-
-def is_local_weights(model: str | None) -> bool:
-    """A --model that names a directory on disk (not a preset, not a hub id)."""
-    return bool(model) and Path(str(model)).is_dir()
 
 
 def apply(environ: MutableMapping[str, str] | None = None) -> None:

@@ -33,16 +33,15 @@ def rows_for(gpus: Gpus, names: list[str]) -> list[Row]:
         except SettingsError as exc:
             rows.append(Row(name, name, None, None, str(exc)))
             continue
-        if settings.backend in ("hosted", "upstream", "fake") or settings.demo or not settings.model:
+        engine = settings.engine
+        if settings.server.backend in ("hosted", "upstream", "fake") or engine.demo or not engine.model:
             continue
         try:
-            model = sized(settings)
+            model = sized(engine)
         except UnknownSize as exc:
-            rows.append(Row(name, settings.model, None, None, str(exc)))
+            rows.append(Row(name, engine.model, None, None, str(exc)))
             continue
-        rows.append(
-            Row(name, settings.model, model, plan(model.shape, model.weight_bytes, model.layout, gpus))
-        )
+        rows.append(Row(name, engine.model, model, plan(model.shape, model.weight_bytes, model.layout, gpus)))
     return rows
 
 

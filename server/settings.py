@@ -1,26 +1,27 @@
-"""Settings: one typed model fed by a YAML preset, GLM_SERVE_* environment variables and CLI flags.
+"""Settings: five typed sections fed by a YAML preset, GLM_SERVE_* environment variables and CLI flags.
 
 Precedence, highest first: command-line flags, environment, the YAML file (`--config`, or the preset a
-`--model NAME` names in configs/), defaults. The CLI flags are generated from the fields below, whose
-descriptions are the `--help` text.
+`--model NAME` names), defaults. Flags, variables and YAML keys are flat (`--max-model-len`,
+GLM_SERVE_MAX_MODEL_LEN, `max_model_len:`): each name belongs to exactly one section, and the flags are
+generated from the sections' fields, whose descriptions are the `--help` text. Each component is given
+only its section.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import types
 import typing
-from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Iterator, Mapping, Sequence
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from parsers import LayoutName
 
@@ -29,22 +30,23 @@ from . import presets
 BackendName = Literal["auto", "local", "hosted", "upstream", "fake"]
 FallbackMode = Literal["none", "failover", "spillover"]
 LayoutSetting = Literal["auto"] | LayoutName
-
-_yaml_values: ContextVar[Mapping[str, Any]] = ContextVar("_yaml_values", default=types.MappingProxyType({}))
+ENV_PREFIX = "GLM_SERVE_"
 
 
 class SettingsError(ValueError):
     """A preset, YAML file or flag value that cannot be used."""
 
 
-class Settings(BaseSettings):
-    """Everything a glm-serve deployment chooses."""
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model_config = SettingsConfigDict(env_prefix="GLM_SERVE_", extra="forbid")
 
-    config: Path | None = Field(None, description="YAML settings file (defaults to the --model preset's)")
-    model: str | None = Field(None, description="weights directory, or a preset name from configs/")
-    served_model_name: str | None = Field(None, description="model id clients use (default: preset name)")
+class ServerSettings(_Section):
+    """The HTTP server and which backend serves behind it."""
+
+    config: Path | None = Field(
+        None, description="YAML settings file or a preset's name (defaults to the --model preset's)"
+    )
     host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0 for every interface)")
     port: int = Field(8000, description="port to listen on")
     backend: BackendName = Field(
@@ -57,6 +59,41 @@ class Settings(BaseSettings):
     )
     api_key_file: Path | None = Field(
         None, description="read the API key from this file (keeps it out of ps)"
+    )
+    fallback: FallbackMode = Field("none", description="failover or spillover to --fallback-backend")
+    fallback_backend: BackendName = Field("hosted", description="the secondary backend for --fallback")
+    spillover_queue_depth: int = Field(
+        64, description="requests in flight on the primary before spilling over"
+    )
+    log_level: str = Field("info", description="log level")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_from_file(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or data.get("api_key_file") is None:
+            return data
+        if data.get("api_key") is not None:
+            raise ValueError("give the API key once: --api-key (or GLM_SERVE_API_KEY) or --api-key-file")
+        path = Path(data["api_key_file"])
+        try:
+            key = path.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read --api-key-file: {exc}") from exc
+        if not key:
+            raise ValueError(f"--api-key-file {path} is empty")
+        return {**data, "api_key": key}
+
+
+class EngineSettings(_Section):
+    """The model served and the engine that serves it (local; upstream reads the model's identity)."""
+
+    model: str | None = Field(None, description="weights directory, or a preset name from configs/")
+    served_model_name: str | None = Field(None, description="model id clients use (default: preset name)")
+    demo: bool = Field(False, description="the tiny random-weight model: announced as a plumbing demo")
+    offline: bool | None = Field(
+        None,
+        description="never reach the network: no hub downloads, no usage statistics, no hosted API "
+        "(default: on when --model is a local directory)",
     )
     output_layout: LayoutSetting = Field(
         "auto", description="where GLM's output puts whitespace around its tags; auto reads the template"
@@ -78,12 +115,22 @@ class Settings(BaseSettings):
         None, description="vLLM speculative decoding (MTP), JSON"
     )
     vllm_args: dict[str, Any] = Field(default_factory=dict, description="more AsyncEngineArgs, as JSON")
-    demo: bool = Field(False, description="the tiny random-weight model: announced as a plumbing demo")
-    offline: bool | None = Field(
-        None,
-        description="never reach the network: no hub downloads, no usage statistics, no hosted API "
-        "(default: on when --model is a local directory)",
-    )
+    render_workers: int = Field(4, description="threads that render and tokenize prompts (local backend)")
+
+    def served_name(self) -> str:
+        return self.served_model_name or (Path(self.model).name if self.model else "glm")
+
+    @property
+    def offline_mode(self) -> bool:
+        """--offline as given, else on exactly when the weights are a directory on this disk."""
+        if self.offline is not None:
+            return self.offline
+        return bool(self.model) and Path(str(self.model)).is_dir()
+
+
+class RemoteSettings(_Section):
+    """The hosted BigModel / Z.ai API and any OpenAI-compatible upstream."""
+
     hosted_base_url: str | None = Field(
         None, description="hosted API base (default: BIGMODEL_BASE_URL, else open.bigmodel.cn/api/paas/v4)"
     )
@@ -99,20 +146,11 @@ class Settings(BaseSettings):
     upstream_model: str | None = Field(
         None, description="model name to send upstream (default: the request's)"
     )
-    fallback: FallbackMode = Field("none", description="failover or spillover to --fallback-backend")
-    fallback_backend: BackendName = Field("hosted", description="the secondary backend for --fallback")
-    spillover_queue_depth: int = Field(
-        64, description="requests in flight on the primary before spilling over"
-    )
-    responses_store_size: int = Field(
-        256, description="responses kept for previous_response_id (store: true), the oldest dropped first"
-    )
-    responses_store_ttl: float = Field(3600.0, description="seconds a stored response is kept")
-    responses_secret: SecretStr | None = Field(
-        None,
-        description="key that signs reasoning items' encrypted_content (default: random per process; "
-        "give replicas behind one load balancer the same)",
-    )
+
+
+class LimitsSettings(_Section):
+    """What one request, one client and the whole server may take."""
+
     max_body_mb: float = Field(32.0, description="largest request body in MB; bigger ones get a 413 unread")
     max_queued_requests: int | None = Field(
         None,
@@ -125,85 +163,138 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(
         30.0, description="seconds streams may run on after SIGTERM before they are ended with an error event"
     )
-    render_workers: int = Field(4, description="threads that render and tokenize prompts (local backend)")
-    log_level: str = Field("info", description="log level")
 
+
+class ResponsesSettings(_Section):
+    """The Responses API's server-side state."""
+
+    responses_store_size: int = Field(
+        256, description="responses kept for previous_response_id (store: true), the oldest dropped first"
+    )
+    responses_store_ttl: float = Field(3600.0, description="seconds a stored response is kept")
+    responses_secret: SecretStr | None = Field(
+        None,
+        description="key that signs reasoning items' encrypted_content (default: random per process; "
+        "give replicas behind one load balancer the same)",
+    )
+
+
+class Settings(BaseModel):
+    """Everything a glm-serve deployment chooses, in sections. Built from flat names
+    (`Settings(port=9000, max_model_len=8192)`, as flags, variables and YAML keys name them) or sections."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    server: ServerSettings = ServerSettings()
+    engine: EngineSettings = EngineSettings()
+    remote: RemoteSettings = RemoteSettings()
+    limits: LimitsSettings = LimitsSettings()
+    responses: ResponsesSettings = ResponsesSettings()
+
+    @model_validator(mode="before")
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _YamlSource(settings_cls))
+    def _sections_from_flat_names(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        sections: dict[str, Any] = {}
+        for name, value in data.items():
+            if name in SECTIONS:
+                sections.setdefault(name, {}).update(_as_dict(value))
+            elif (section := SECTION_OF.get(name)) is not None:
+                sections.setdefault(section, {})[name] = value
+            else:
+                raise ValueError(f"unknown setting {name!r}")
+        return sections
 
-    @model_validator(mode="after")
-    def _key_from_file(self) -> Settings:
-        if self.api_key_file is None:
-            return self
-        if self.api_key is not None:
-            raise ValueError("give the API key once: --api-key (or GLM_SERVE_API_KEY) or --api-key-file")
-        try:
-            key = self.api_key_file.read_text().strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read --api-key-file: {exc}") from exc
-        if not key:
-            raise ValueError(f"--api-key-file {self.api_key_file} is empty")
-        self.api_key = SecretStr(key)
-        return self
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some flat-named values changed, each in its section."""
+        by_section: dict[str, dict[str, Any]] = {}
+        for name, value in changes.items():
+            by_section.setdefault(SECTION_OF[name], {})[name] = value
+        return self.model_copy(
+            update={
+                name: getattr(self, name).model_copy(update=update) for name, update in by_section.items()
+            }
+        )
 
-    def served_name(self) -> str:
-        return self.served_model_name or (Path(self.model).name if self.model else "glm")
-
-    @property
-    def offline_mode(self) -> bool:
-        """--offline as given, else on exactly when the weights are a directory on this disk."""
-        if self.offline is not None:
-            return self.offline
-        return bool(self.model) and Path(str(self.model)).is_dir()
+    def flat(self) -> dict[str, Any]:
+        """The values under their flat names, as the flags and YAML keys name them."""
+        return {name: getattr(getattr(self, SECTION_OF[name]), name) for name in SECTION_OF}
 
 
-class _YamlSource(PydanticBaseSettingsSource):
-    """The YAML file's values, below the environment and the flags."""
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value.model_dump() if isinstance(value, BaseModel) else dict(value)
 
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return _yaml_values.get().get(field_name), field_name, False
 
-    def __call__(self) -> dict[str, Any]:
-        return dict(_yaml_values.get())
+SECTIONS: dict[str, type[_Section]] = {
+    name: typing.cast(type[_Section], field.annotation) for name, field in Settings.model_fields.items()
+}
+# Each flat name belongs to one section; the sections' fields are the only names there are.
+SECTION_OF: dict[str, str] = {
+    name: section for section, model in SECTIONS.items() for name in model.model_fields
+}
+
+
+def fields() -> Iterator[tuple[str, FieldInfo]]:
+    """Every setting's flat name and field, section by section."""
+    for model in SECTIONS.values():
+        yield from model.model_fields.items()
+
+
+# -- loading: YAML, environment, flags --------------------------------------------------------------
 
 
 def load_settings(
     flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
-    """Settings from flags (a mapping of field → value), the environment and the YAML file they name."""
-    import os
-
+    """Settings from flags (a mapping of flat name → value), the environment and the YAML file they name."""
     env = os.environ if environ is None else environ
     flags = dict(flags or {})
-    config = flags.get("config") or env.get("GLM_SERVE_CONFIG")
-    model = flags.get("model") or env.get("GLM_SERVE_MODEL")
+    from_env = _environment(env)
+    config = flags.get("config") or from_env.get("config")
+    model = flags.get("model") or from_env.get("model")
     values: dict[str, Any] = {}
     preset = presets.path(str(model)) if model else None
     if config is not None or preset is not None:
-        values = _read_yaml(Path(config) if config is not None else preset)  # type: ignore[arg-type]
+        values = _read_yaml(_config_file(str(config)) if config is not None else preset)  # type: ignore[arg-type]
         if config is None and (problems := presets.problems(str(model), values)):
             raise SettingsError("; ".join(problems))
         if preset is not None:
             # The preset supplies the weights path; its name becomes the served name by default.
             values.setdefault("served_model_name", str(model))
             flags.pop("model", None)
+            from_env.pop("model", None)
     if model is None and "model" in values and (named := presets.path(str(values["model"]))):
         values = {**_read_yaml(named), **values}
-    token = _yaml_values.set(values)
     try:
-        return Settings(**flags)
+        return Settings(**{**values, **from_env, **flags})
     except ValidationError as exc:
         raise SettingsError(str(exc)) from exc
-    finally:
-        _yaml_values.reset(token)
+
+
+def _config_file(config: str) -> Path | Traversable:
+    """--config: a YAML file, or the name of a bundled preset (an installed wheel has no configs/ to
+    point at: `--config glm-4.7-fp8 --model /weights` is that preset with the weights elsewhere)."""
+    path = Path(config)
+    return path if path.exists() else presets.path(config) or path
+
+
+def _environment(env: Mapping[str, str]) -> dict[str, Any]:
+    """GLM_SERVE_<NAME> variables (any case) under their flat names; JSON objects decoded."""
+    upper = {key.upper(): value for key, value in env.items() if key.upper().startswith(ENV_PREFIX)}
+    found: dict[str, Any] = {}
+    for name, field in fields():
+        value = upper.get(ENV_PREFIX + name.upper())
+        if value is None:
+            continue
+        if typing.get_origin(_strip_optional(field.annotation)) is dict:
+            try:
+                found[name] = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} is not JSON: {exc}") from exc
+        else:
+            found[name] = value
+    return found
 
 
 _RENAMED = {"generation": "output_layout"}
@@ -218,7 +309,7 @@ def _read_yaml(path: Path | Traversable) -> dict[str, Any]:
         raise SettingsError(f"{path} must hold a mapping of settings")
     if renamed := sorted(set(data) & set(_RENAMED)):
         raise SettingsError(f"{path}: {', '.join(f'{n} is now {_RENAMED[n]}' for n in renamed)}")
-    unknown = set(data) - set(Settings.model_fields)
+    unknown = set(data) - set(SECTION_OF)
     if unknown:
         raise SettingsError(f"{path}: unknown settings {sorted(unknown)}")
     return data
@@ -228,21 +319,23 @@ def _read_yaml(path: Path | Traversable) -> dict[str, Any]:
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
-    """One --flag per settings field; unset flags stay absent so lower sources show through."""
-    for name, field in Settings.model_fields.items():
-        flag = "--" + name.replace("_", "-")
-        kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": field.description}
-        annotation = _strip_optional(field.annotation)
-        if annotation is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif choices := _literal_values(annotation):
-            kwargs["choices"] = choices
-        elif typing.get_origin(annotation) is dict:
-            kwargs["type"] = _json_object
-            kwargs["metavar"] = "JSON"
-        elif annotation in (int, float):
-            kwargs["type"] = annotation
-        parser.add_argument(flag, **kwargs)
+    """One --flag per setting, grouped by section; unset flags stay absent so lower sources show through."""
+    for section, model in SECTIONS.items():
+        group = parser.add_argument_group(section, model.__doc__)
+        for name, field in model.model_fields.items():
+            flag = "--" + name.replace("_", "-")
+            kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": field.description}
+            annotation = _strip_optional(field.annotation)
+            if annotation is bool:
+                kwargs["action"] = argparse.BooleanOptionalAction
+            elif choices := _literal_values(annotation):
+                kwargs["choices"] = choices
+            elif typing.get_origin(annotation) is dict:
+                kwargs["type"] = _json_object
+                kwargs["metavar"] = "JSON"
+            elif annotation in (int, float):
+                kwargs["type"] = annotation
+            group.add_argument(flag, **kwargs)
 
 
 def _literal_values(annotation: Any) -> tuple[Any, ...]:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
+
+from server.standin.hosted import create_standin
 
 
 def free_port() -> int:
@@ -50,7 +57,60 @@ def live_server(
         thread.join(timeout=60)
 
 
+@contextmanager
+def live_standin(app: FastAPI, key: str) -> Iterator[str]:
+    """A hosted-API stand-in (server.standin.hosted) over real HTTP; yields its API base (…/api/paas/v4)."""
+    headers = {"Authorization": f"Bearer {key}"}
+    with live_server(app, ready_path="/api/paas/v4/models", headers=headers) as base:
+        yield base + "/api/paas/v4"
+
+
+STANDIN_KEY = "0123456789abcdef.standin"
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[tuple[str, FastAPI]]:
+    """The hosted-API stand-in over real HTTP for a module, keyed STANDIN_KEY: (its API base, its app)."""
+    app = create_standin(api_key=STANDIN_KEY)
+    with live_standin(app, STANDIN_KEY) as base:
+        yield base, app
+
+
 ROOT = Path(__file__).resolve().parents[1]  # the checkout
+
+
+@contextmanager
+def server_process(
+    args: list[str], log: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`glm-serve serve ARGS` in a process of its own, on a free port, its output in `log`; yields the
+    process and its base URL once /health answers 200. Whatever is left of it is killed at the end."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "server", "serve", *args, "--port", str(port)]
+    with log.open("w") as sink:
+        # Its own session: a signal sent to it reaches the server alone, as `docker stop` sends it.
+        proc = subprocess.Popen(
+            cmd, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"not healthy within {timeout} s"
+            time.sleep(0.5)
+        yield proc, base
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the server and any engine process still in its group
+        proc.wait(10)
+
+
 REFERENCE = ROOT.parent / "shared" / "reference"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
 
-from ..core.errors import BackendUnavailable, ServerError
+from ..core.errors import BackendUnavailable, ServerError, internal_error
 from ..core.events import FinishReason, MessageEnd, MessageStart, StreamEvent, Usage
 from ..http import sse
 
@@ -250,4 +250,4 @@ async def message_sse(events: AsyncIterator[StreamEvent], ping_every: float = 10
         yield sse.encode(_dumps(error_body(exc)), "error")
     except Exception:
         log.exception("stream failed after it started")
-        yield sse.encode(_dumps(error_body(ServerError("internal error while generating"))), "error")
+        yield sse.encode(_dumps(error_body(internal_error())), "error")

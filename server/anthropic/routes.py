@@ -6,14 +6,12 @@ import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from ..core.backend import Backend
 from ..core.request import ChatRequest
-from ..core.streams import prime, served_by
 from ..http.deps import BackendDep, check_model, get_backend, json_body, open_stream
-from ..http.disconnect import ClientGone, until_disconnect
-from ..http.event_stream import EventStreamResponse
+from ..http.flow import respond
 from ..http.openapi import takes
 from . import convert, render, schema
 
@@ -33,14 +31,13 @@ def _resolve_model(backend: Backend, req: ChatRequest) -> ChatRequest:
 async def create_message(request: Request) -> Response:
     body = await json_body(request, schema.MessagesRequest)
     req = _resolve_model(await get_backend(request), convert.chat_request(body))
-    first, events = await prime(open_stream(request, req, "messages"))
-    headers = served_by(first)
-    if body.stream:
-        return EventStreamResponse(render.message_sse(events), headers)
-    try:
-        return JSONResponse(await until_disconnect(request, render.message(events)), headers=headers)
-    except ClientGone:
-        return Response(status_code=499)
+    return await respond(
+        request,
+        [open_stream(request, req, "messages")],
+        stream=body.stream,
+        sse=lambda primed: render.message_sse(primed[0]),
+        whole=lambda primed: render.message(primed[0]),
+    )
 
 
 @router.post("/v1/messages/count_tokens", openapi_extra=takes(schema.CountTokensRequest))

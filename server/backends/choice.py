@@ -17,30 +17,32 @@ import logging
 from pathlib import Path
 
 from ..core.backend import Backend, Passthrough
-from ..settings import Settings
-from .local.tiny_model import TINY_MODEL_DIR
+from ..settings import EngineSettings, Settings
 
 log = logging.getLogger("glm_serve")
 
 
 def choose_backend(settings: Settings) -> tuple[Backend, Settings, str]:
-    """The backend the settings ask for (wrapped in a fallback pair if asked), its settings, and why."""
-    if settings.offline_mode and "hosted" in (
-        settings.backend,
-        settings.fallback_backend if settings.fallback != "none" else "",
+    """The backend the settings ask for (wrapped in a fallback pair if asked), the settings as resolved
+    for it (the demo's model, the context that fits this box: the app serves with these same ones), and
+    why it was chosen."""
+    server, engine = settings.server, settings.engine
+    if engine.offline_mode and "hosted" in (
+        server.backend,
+        server.fallback_backend if server.fallback != "none" else "",
     ):
         raise ValueError(
             "offline mode never uses the hosted API: choose --backend local (or upstream, a server on "
             "your own network), or --no-offline"
         )
-    primary, settings, reason = _one_backend(settings, settings.backend)
-    if settings.fallback == "none":
+    primary, settings, reason = _one_backend(settings, server.backend)
+    if server.fallback == "none":
         return primary, settings, reason
     from .fallback import FallbackBackend
 
-    secondary, _, why = _one_backend(settings, settings.fallback_backend)
-    pair = FallbackBackend(primary, secondary, settings.fallback, settings.spillover_queue_depth)
-    return pair, settings, f"{reason}; {settings.fallback} to {secondary.name} ({why})"
+    secondary, _, why = _one_backend(settings, server.fallback_backend)
+    pair = FallbackBackend(primary, secondary, server.fallback, server.spillover_queue_depth)
+    return pair, settings, f"{reason}; {server.fallback} to {secondary.name} ({why})"
 
 
 def choose_passthrough(settings: Settings, backend: Backend) -> Passthrough | None:
@@ -48,73 +50,59 @@ def choose_passthrough(settings: Settings, backend: Backend) -> Passthrough | No
     the deployment is not offline; the serving backend itself when it is the hosted one."""
     from .remote.hosted import HostedBackend, api_key
 
-    if settings.offline_mode:
+    if settings.engine.offline_mode:
         return None
     for candidate in (backend, getattr(backend, "secondary", None)):
         if isinstance(candidate, HostedBackend):
             return candidate
-    return HostedBackend(settings) if api_key() else None
+    return HostedBackend(settings.remote, settings.engine.served_model_name) if api_key() else None
 
 
 def _one_backend(settings: Settings, kind: str) -> tuple[Backend, Settings, str]:
+    engine = settings.engine
     if kind == "fake":
         from .fake import FakeBackend
 
-        return FakeBackend(model=settings.served_name()), settings, "--backend fake"
+        return FakeBackend(model=engine.served_name()), settings, "--backend fake"
     if kind == "hosted":
-        from .remote.hosted import HostedBackend
-
-        return HostedBackend(settings), settings, "--backend hosted"
+        return _hosted(settings), settings, "--backend hosted"
     if kind == "upstream":
         from .remote.upstream import UpstreamBackend
 
-        return UpstreamBackend(settings), settings, f"--backend upstream ({settings.upstream_url})"
-    if settings.demo:
-        return _tiny_demo(settings)
+        why = f"--backend upstream ({settings.remote.upstream_url})"
+        return UpstreamBackend(settings.remote, engine), settings, why
+    if engine.demo:
+        return _local(settings, "settings ask for the demo")
     if kind == "local":
-        from .local.engine import LocalBackend
-
-        return LocalBackend(settings), settings, "--backend local"
-    if settings.model and _gpu_available() and _is_weights_dir(settings.model):
-        from .local.engine import LocalBackend
-
-        return LocalBackend(settings), settings, f"a CUDA GPU and local weights in {settings.model}"
-    if settings.offline_mode:
-        if settings.model and _is_weights_dir(settings.model):
-            from .local.engine import LocalBackend
-
-            log.warning("offline without a usable GPU: serving %s on what this machine has", settings.model)
-            return LocalBackend(settings), settings, f"offline, local weights in {settings.model}"
-        return _tiny_demo(settings)
-    from .remote.hosted import HostedBackend, api_key
+        return _local(settings, "--backend local")
+    if engine.model and _gpu_available() and _is_weights_dir(engine.model):
+        return _local(settings, f"a CUDA GPU and local weights in {engine.model}")
+    if engine.offline_mode:
+        if engine.model and _is_weights_dir(engine.model):
+            log.warning("offline without a usable GPU: serving %s on what this machine has", engine.model)
+            return _local(settings, f"offline, local weights in {engine.model}")
+        return _local(settings, "no usable GPU with local weights and no hosted key", demo=True)
+    from .remote.hosted import api_key
 
     if api_key():
-        return HostedBackend(settings), settings, "no usable GPU with local weights; a hosted API key is set"
-    return _tiny_demo(settings)
+        return _hosted(settings), settings, "no usable GPU with local weights; a hosted API key is set"
+    return _local(settings, "no usable GPU with local weights and no hosted key", demo=True)
 
 
-def _tiny_demo(settings: Settings) -> tuple[Backend, Settings, str]:
+def _hosted(settings: Settings) -> Backend:
+    from .remote.hosted import HostedBackend
+
+    return HostedBackend(settings.remote, settings.engine.served_model_name)
+
+
+def _local(settings: Settings, why: str, demo: bool = False) -> tuple[Backend, Settings, str]:
+    """The local backend, its engine settings resolved once (start.resolve) and handed back with it."""
+    from .local import start
     from .local.engine import LocalBackend
 
-    if not (TINY_MODEL_DIR / "config.json").exists():
-        from .local.tiny_model import build
-
-        log.warning("building the tiny demo model in %s", TINY_MODEL_DIR)
-        build(TINY_MODEL_DIR)
-    demo = settings.model_copy(
-        update={
-            "model": str(TINY_MODEL_DIR),
-            "served_model_name": settings.served_model_name or "glm-tiny-demo",
-            "demo": True,
-            "kv_cache_gib": settings.kv_cache_gib or 1,
-            "gpu_memory_utilization": min(settings.gpu_memory_utilization, 0.3),
-            "max_model_len": settings.max_model_len or 4096,
-        }
-    )
-    why = (
-        "settings ask for the demo" if settings.demo else "no usable GPU with local weights and no hosted key"
-    )
-    return LocalBackend(demo), demo, why
+    engine: EngineSettings = settings.engine.model_copy(update={"demo": True}) if demo else settings.engine
+    resolved = settings.model_copy(update={"engine": start.resolve(engine)})
+    return LocalBackend(resolved.engine), resolved, why
 
 
 def _gpu_available() -> bool:

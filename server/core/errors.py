@@ -46,6 +46,11 @@ class ServerError(Exception):
             self.retry_after = retry_after
 
 
+def internal_error() -> ServerError:
+    """What a client is told of a failure of our own: the details are in the server's log only."""
+    return ServerError("internal error while generating; see the server log")
+
+
 class InvalidRequest(ServerError):
     """The request is malformed, out of range, or asks for something this server cannot do."""
 

@@ -126,7 +126,7 @@ class ChatRequest:
     template_kwargs: Mapping[str, Any] = field(default_factory=dict)  # other chat_template_kwargs
 
     def __post_init__(self) -> None:
-        # Both wire formats get the same answer to a tool_choice that cannot be honoured.
+        # Every wire gets the same answer to a tool_choice that cannot be honoured.
         choice = self.tool_choice
         if choice == "required" and not self.tools:
             raise InvalidRequest(

@@ -1,40 +1,51 @@
-"""FastAPI dependencies: the backend, the settings, the API-key check, JSON bodies, gated streams."""
+"""FastAPI dependencies: what the app serves with (Serving), the API-key check, JSON bodies, gated streams."""
 
 from __future__ import annotations
 
 import hmac
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
-from ..core.backend import Backend
+from ..core.backend import Backend, Passthrough
 from ..core.errors import AuthenticationFailed, InvalidRequest, ModelNotFound
 from ..core.events import StreamEvent
 from ..core.request import ChatRequest, CompletionRequest
-from ..settings import Settings
 from .gate import Gate
 from .metrics import Metrics
 from .tool_schemas import check_tools
 
 
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """What request handlers need of the app: set once by the composition root, on app.state.serving."""
+
+    backend: Backend
+    gate: Gate
+    metrics: Metrics
+    api_key: SecretStr | None
+    stream_write_timeout: float  # seconds a stream waits on a client that does not read
+    passthrough: Passthrough | None  # who answers the hosted-only endpoints, if anyone
+    backend_reason: str  # why this backend serves (shown by /health to key holders)
+
+
+def serving(request: Request) -> Serving:
+    found: Serving = request.app.state.serving
+    return found
+
+
 # async: FastAPI runs plain `def` dependencies in a worker thread, a thread hop per request for nothing.
 async def get_backend(request: Request) -> Backend:
-    backend: Backend = request.app.state.backend
-    return backend
-
-
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return serving(request).backend
 
 
 async def get_metrics(request: Request) -> Metrics:
-    metrics: Metrics = request.app.state.metrics
-    return metrics
+    return serving(request).metrics
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -63,7 +74,6 @@ _BAD_UNICODE = re.compile("surrogate|hex escape|unicode", re.IGNORECASE)
 
 
 BackendDep = Annotated[Backend, Depends(get_backend)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
@@ -76,7 +86,7 @@ def supplied_key(request: Request) -> str | None:
 
 
 async def require_api_key(request: Request) -> None:
-    expected = (await get_settings(request)).api_key
+    expected = serving(request).api_key
     if expected is None:
         return
     given = supplied_key(request)
@@ -91,11 +101,9 @@ def open_stream(
     """The backend's stream for `req`, admitted by the gate (or refused: 429, 503) and measured."""
     if isinstance(req, ChatRequest) and req.tools:
         check_tools(req.tools)
-    state = request.app.state
-    backend: Backend = state.backend
-    gate: Gate = state.gate
-    metrics: Metrics = state.metrics
-    return metrics.observe(gate.admit(backend.stream(req)), endpoint, backend.name)
+    state = serving(request)
+    backend = state.backend
+    return state.metrics.observe(state.gate.admit(backend.stream(req)), endpoint, backend.name)
 
 
 def check_model(backend: Backend, model: str) -> None:

@@ -26,13 +26,19 @@ class EventStreamResponse(Response):
     When the client hangs up the source is cancelled, which aborts the engine request or closes the
     upstream connection behind it. A client that reads slowly does not slow the source: what it has not
     taken yet waits here, at most one response's worth. A client that stops reading altogether (a write
-    blocked for --stream-write-timeout seconds) is treated as gone.
+    blocked for `write_timeout` seconds, --stream-write-timeout) is treated as gone.
     """
 
     media_type = "text/event-stream"
 
-    def __init__(self, chunks: AsyncIterator[bytes], headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        headers: Mapping[str, str] | None = None,
+        write_timeout: float = 60.0,
+    ) -> None:
         self.chunks = chunks
+        self.write_timeout = write_timeout
         self.status_code = 200
         self.background = None
         self.init_headers({"Cache-Control": "no-cache", **(headers or {})})
@@ -55,7 +61,7 @@ class EventStreamResponse(Response):
         source.add_done_callback(notify)
         gone = asyncio.create_task(disconnected(receive))
         gone.add_done_callback(notify)
-        writer = _Writer(send, _write_timeout(scope))
+        writer = _Writer(send, self.write_timeout)
         try:
             start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
             await send(start)
@@ -88,11 +94,6 @@ class EventStreamResponse(Response):
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
-
-
-def _write_timeout(scope: Scope) -> float:
-    settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
-    return float(getattr(settings, "stream_write_timeout", 60.0))
 
 
 class _Writer:

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..core.errors import PayloadTooLarge, ServerError
 
 # (path, error) → (JSON body, headers): the wire's own error shape, as the app's error handler makes it.
-ErrorRender = Callable[[str, ServerError], tuple[Mapping[str, Any], Mapping[str, str]]]
+ErrorRender = Callable[[Scope, ServerError], tuple[Mapping[str, Any], Mapping[str, str]]]
 
 
 class BodyLimit:
@@ -58,7 +58,7 @@ class BodyLimit:
         return counted
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        body, headers = self.render(scope["path"], self.too_large())
+        body, headers = self.render(scope, self.too_large())
         payload = json.dumps(body).encode()
         raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         # The body is left unread, so the connection cannot be reused: say so.

@@ -12,7 +12,7 @@ from typing import Any
 from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallStart
 
 from ..core.collect import Completion
-from ..core.errors import ServerError
+from ..core.errors import ServerError, internal_error
 from ..core.events import LogprobsDelta, MessageEnd, MessageStart, TokenLogprob, Usage
 from ..core.streams import Tagged
 from ..http import sse
@@ -23,10 +23,6 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 def error_body(exc: ServerError) -> dict[str, Any]:
     return {"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}}
-
-
-def unexpected_error() -> ServerError:
-    return ServerError("internal error while generating; see the server log")
 
 
 def tool_call_id() -> str:
@@ -88,7 +84,7 @@ async def _guarded(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield sse.encode(_dumps(error_body(exc)))
     except Exception:
         log.exception("stream failed after it started")
-        yield sse.encode(_dumps(error_body(unexpected_error())))
+        yield sse.encode(_dumps(error_body(internal_error())))
     yield sse.DONE
 
 

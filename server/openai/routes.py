@@ -10,17 +10,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
-from ..core.backend import Passthrough
 from ..core.collect import collect
 from ..core.errors import InvalidRequest, NotServed
 from ..core.events import StreamEvent
 from ..core.request import ChatRequest, CompletionRequest
-from ..core.streams import fan_out, prime, served_by
-from ..http.deps import BackendDep, check_model, get_backend, json_body, open_stream
-from ..http.disconnect import ClientGone, until_disconnect
-from ..http.event_stream import EventStreamResponse
+from ..core.streams import fan_out
+from ..http.deps import BackendDep, check_model, get_backend, json_body, open_stream, serving
+from ..http.flow import respond
 from ..http.openapi import takes
 from . import convert, render, schema
 
@@ -42,30 +40,22 @@ async def _respond(
     request: Request, req: ChatRequest | CompletionRequest, body: schema.Sampling, endpoint: str
 ) -> Response:
     check_model(await get_backend(request), req.model)
-    streams: list[AsyncIterator[StreamEvent]] = [
-        open_stream(request, r, endpoint) for r in _choices(req, body.n)
-    ]
+    streams = [open_stream(request, r, endpoint) for r in _choices(req, body.n)]
     chat = isinstance(req, ChatRequest)
-    primed: list[AsyncIterator[StreamEvent]] = []
-    try:
-        for s in streams:
-            first, events = await prime(s)
-            primed.append(events)
-    except BaseException:
-        for p in primed:
-            await p.aclose()  # type: ignore[attr-defined]
-        raise
-    headers = served_by(first)
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        renderer = render.chat_sse if chat else render.completion_sse
-        return EventStreamResponse(renderer(fan_out(primed), include_usage=include_usage), headers)
-    try:
-        results = [await until_disconnect(request, collect(s)) for s in primed]
-    except ClientGone:
-        return Response(status_code=499)
-    whole = render.chat_completion(results) if chat else render.text_completion(results)
-    return JSONResponse(whole, headers=headers)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    renderer = render.chat_sse if chat else render.completion_sse
+
+    async def whole(primed: list[AsyncIterator[StreamEvent]]) -> dict[str, Any]:
+        results = [await collect(s) for s in primed]
+        return render.chat_completion(results) if chat else render.text_completion(results)
+
+    return await respond(
+        request,
+        streams,
+        stream=body.stream,
+        sse=lambda primed: renderer(fan_out(primed), include_usage=include_usage),
+        whole=whole,
+    )
 
 
 @router.post("/v1/chat/completions", openapi_extra=takes(schema.ChatCompletionRequest, streams=True))
@@ -122,7 +112,7 @@ async def tokenize(request: Request, backend: BackendDep) -> dict[str, Any]:
 
 
 async def _passed_through(request: Request, endpoint: str, what: str, body: dict[str, Any]) -> dict[str, Any]:
-    passthrough: Passthrough | None = request.app.state.passthrough
+    passthrough = serving(request).passthrough
     if passthrough is None:
         raise NotServed(
             f"{what} come from the hosted API (no open GLM weights serve them), and this server has no "

@@ -24,7 +24,7 @@ import msgspec
 
 from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
 
-from ..core.errors import ContextTooLong, RateLimited, ServerError
+from ..core.errors import ContextTooLong, RateLimited, ServerError, internal_error
 from ..core.events import MessageEnd, MessageStart, StreamEvent, Usage
 from ..http import sse
 from .freeform import FreeformInput
@@ -322,7 +322,7 @@ async def response_sse(events: AsyncIterator[StreamEvent], output: Output) -> As
         yield b"".join(output.fail(exc))
     except Exception:
         log.exception("stream failed after it started")
-        yield b"".join(output.fail(ServerError("internal error while generating; see the server log")))
+        yield b"".join(output.fail(internal_error()))
 
 
 async def response(events: AsyncIterator[StreamEvent], output: Output) -> dict[str, Any]:

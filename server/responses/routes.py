@@ -7,26 +7,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from ..core.errors import NotFound
-from ..core.streams import prime, served_by
+from ..core.events import StreamEvent
 from ..http.deps import check_model, get_backend, json_body, open_stream
-from ..http.disconnect import ClientGone, until_disconnect
-from ..http.event_stream import EventStreamResponse
+from ..http.flow import respond
 from ..http.openapi import takes
 from . import convert, render, schema
-from .seal import ReasoningSeal
+from .state import state
 from .store import ResponseStore, Stored
 
 log = logging.getLogger("glm_serve.responses")
 router = APIRouter()
 _warned: set[tuple[str, ...]] = set()
-
-
-def _store(request: Request) -> ResponseStore:
-    store: ResponseStore = request.app.state.responses_store
-    return store
 
 
 def _stored(store: ResponseStore, response_id: str, param: str = "previous_response_id") -> Stored:
@@ -72,8 +66,8 @@ def _head(body: schema.ResponsesRequest) -> dict[str, Any]:
 @router.post("/v1/responses", openapi_extra=takes(schema.ResponsesRequest, streams=True))
 async def create_response(request: Request) -> Response:
     body = await json_body(request, schema.ResponsesRequest)
-    backend, store = await get_backend(request), _store(request)
-    seal: ReasoningSeal = request.app.state.reasoning_seal
+    backend, wire = await get_backend(request), state(request)
+    store, seal = wire.store, wire.seal
     earlier = _stored(store, body.previous_response_id).items if body.previous_response_id else ()
     converted = convert.chat_request(body, seal, earlier)
     check_model(backend, converted.request.model)
@@ -84,24 +78,29 @@ async def create_response(request: Request) -> Response:
         seal=seal.seal if converted.sealed_reasoning else None,
         streaming=body.stream,
     )
-    first, events = await prime(open_stream(request, converted.request, "responses"))
-    headers = served_by(first)
+    headers: dict[str, str] = {}
     if converted.dropped_tools:
         headers["x-glm-serve-dropped-tools"] = ",".join(converted.dropped_tools)
         if converted.dropped_tools not in _warned:  # once per kind of client, not every turn
             _warned.add(converted.dropped_tools)
             log.info("tools this server cannot run were left out: %s", ", ".join(converted.dropped_tools))
     items = (*earlier, *convert.input_items(body))
-    if body.stream:
-        frames = render.response_sse(events, output)
-        return EventStreamResponse(_then_store(frames, output, items, store if body.store else None), headers)
-    try:
-        whole = await until_disconnect(request, render.response(events, output))
-    except ClientGone:
-        return Response(status_code=499)
-    if body.store:
-        _keep(store, output, items)
-    return JSONResponse(whole, headers=headers)
+    keep = store if body.store else None
+
+    async def whole(primed: list[AsyncIterator[StreamEvent]]) -> dict[str, Any]:
+        response = await render.response(primed[0], output)
+        if keep is not None:
+            _keep(keep, output, items)
+        return response
+
+    return await respond(
+        request,
+        [open_stream(request, converted.request, "responses")],
+        stream=body.stream,
+        sse=lambda primed: _then_store(render.response_sse(primed[0], output), output, items, keep),
+        whole=whole,
+        headers=headers,
+    )
 
 
 async def _then_store(
@@ -125,11 +124,12 @@ def _keep(store: ResponseStore, output: render.Output, items: tuple[schema.Item,
 
 @router.get("/v1/responses/{response_id}")
 async def get_response(request: Request, response_id: str) -> dict[str, Any]:
-    return _stored(_store(request), response_id, "response_id").response
+    return _stored(state(request).store, response_id, "response_id").response
 
 
 @router.delete("/v1/responses/{response_id}")
 async def delete_response(request: Request, response_id: str) -> dict[str, Any]:
-    if not _store(request).delete(response_id):
-        _stored(_store(request), response_id, "response_id")  # raises the 404
+    store = state(request).store
+    if not store.delete(response_id):
+        _stored(store, response_id, "response_id")  # raises the 404
     return {"id": response_id, "object": "response", "deleted": True}

@@ -2,7 +2,7 @@
 
     glm-serve mock-hosted --port 8400 --api-key test.key --scenario ok
 
-It answers like the hosted API (../shared/reference/hosted_api.md): `Authorization: Bearer <key>`,
+It answers like the hosted API as its documentation describes it: `Authorization: Bearer <key>`,
 `{"error": {"code": "1302", "message": …}}` bodies with the documented HTTP statuses, SSE chunks that
 carry `role` on every delta, usage on the finish chunk, and tool calls whole per chunk (or streamed
 with `tool_stream`). A scenario is chosen per server (`--scenario`) or per request (the

@@ -8,7 +8,7 @@ import pytest
 
 from server import presets
 from server.__main__ import main, parser
-from server.settings import Settings, SettingsError, load_settings
+from server.settings import SECTIONS, Settings, SettingsError, fields, load_settings
 
 PRESETS = presets.names()
 
@@ -23,7 +23,7 @@ def test_every_preset_loads() -> None:
         "glm-5.1-fp8",
     } <= set(PRESETS)
     for name in PRESETS:
-        s = load_settings({"model": name}, environ={})
+        s = load_settings({"model": name}, environ={}).engine
         assert s.served_name() and s.model != name
 
 
@@ -40,14 +40,18 @@ def test_precedence_flags_over_env_over_yaml(tmp_path: Path) -> None:
     finally:
         os.environ.clear()
         os.environ.update(old)
-    assert (s.model, s.port, s.host, s.tensor_parallel_size) == ("/w/glm", 9100, "127.0.0.2", 2)
+    assert (s.engine.model, s.server.port, s.server.host) == ("/w/glm", 9100, "127.0.0.2")
+    assert s.engine.tensor_parallel_size == 2
 
 
 def test_model_preset_name_reads_its_yaml() -> None:
     s = load_settings({"model": "glm-4.7-fp8", "port": 1234}, environ={})
-    assert s.model == "zai-org/GLM-4.7-FP8" and s.tensor_parallel_size == 4 and s.port == 1234
-    assert s.speculative_config == {"method": "mtp", "num_speculative_tokens": 1}
-    assert s.served_name() == "glm-4.7"
+    engine = s.engine
+    assert (
+        engine.model == "zai-org/GLM-4.7-FP8" and engine.tensor_parallel_size == 4 and s.server.port == 1234
+    )
+    assert engine.speculative_config == {"method": "mtp", "num_speculative_tokens": 1}
+    assert engine.served_name() == "glm-4.7"
 
 
 def test_flags_are_generated_from_fields() -> None:
@@ -76,8 +80,10 @@ def test_flags_are_generated_from_fields() -> None:
         "backend": "fake",
     }
     help_text = parser()._subparsers._group_actions[0].choices["serve"].format_help()  # type: ignore[union-attr]
-    for name in Settings.model_fields:
+    for name, _ in fields():
         assert "--" + name.replace("_", "-") in help_text
+    # Grouped by section, in the order the sections come.
+    assert [s for s in SECTIONS if f"\n{s}:\n" in help_text] == list(SECTIONS)
     with pytest.raises(SystemExit):
         parser().parse_args(["serve", "--backend", "nope"])
     with pytest.raises(SystemExit):
@@ -107,3 +113,29 @@ def test_a_backend_refusing_its_configuration_exits_with_one_line(monkeypatch: p
     with pytest.raises(SystemExit) as socks:
         main(["serve", "--backend", "hosted"])
     assert socks.value.code == "glm-serve: only http:// proxies are supported, not socks5://"
+
+
+def test_each_name_lives_in_one_section_and_flat_names_build_them() -> None:
+    s = Settings(port=9000, max_model_len=8192, hosted_retries=1, max_body_mb=2, responses_store_size=3)
+    assert (s.server.port, s.engine.max_model_len, s.remote.hosted_retries) == (9000, 8192, 1)
+    assert (s.limits.max_body_mb, s.responses.responses_store_size) == (2, 3)
+    names = [name for name, _ in fields()]
+    assert len(names) == len(set(names))
+    assert s.replace(max_model_len=4096).engine.max_model_len == 4096 and s.engine.max_model_len == 8192
+    with pytest.raises(ValueError, match="unknown setting 'max_len'"):
+        Settings(max_len=1)
+
+
+def test_environment_values_are_typed_by_their_fields() -> None:
+    env = {"GLM_SERVE_PORT": "9001", "glm_serve_vllm_args": '{"enforce_eager": true}', "GLM_SERVE_DEMO": "1"}
+    s = load_settings(environ=env)
+    assert s.server.port == 9001 and s.engine.vllm_args == {"enforce_eager": True} and s.engine.demo
+    with pytest.raises(SettingsError, match="GLM_SERVE_VLLM_ARGS is not JSON"):
+        load_settings(environ={"GLM_SERVE_VLLM_ARGS": "{nope"})
+
+
+def test_the_old_name_of_output_layout_is_pointed_at(tmp_path: Path) -> None:
+    old = tmp_path / "old.yaml"
+    old.write_text("generation: glm45\n")
+    with pytest.raises(SettingsError, match="generation is now output_layout"):
+        load_settings({"config": str(old)}, environ={})

@@ -21,7 +21,7 @@ from ...core.errors import (
 )
 from ...core.events import MessageStart, StreamEvent
 from ...core.request import ChatRequest, CompletionRequest
-from ...settings import Settings
+from ...settings import RemoteSettings
 from .chat_client import ChatClient, ChunkStream, HttpFailure, StreamFailure
 from .hosted_api import (
     MAINLAND,
@@ -56,17 +56,19 @@ class HostedBackend:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: RemoteSettings,
+        served_model_name: str | None = None,
         *,
         key: str | None = None,
         backoff: float = 0.5,
     ) -> None:
+        """`served_model_name`: the name clients may use beside the hosted ids (default --hosted-model)."""
         self._settings = settings
         self._key = key if key is not None else api_key()
         base = settings.hosted_base_url or os.environ.get("BIGMODEL_BASE_URL") or MAINLAND
         self._client = ChatClient(base, self._key, settings.hosted_timeout)
         self._backoff = backoff
-        self._served = settings.served_model_name or settings.hosted_model
+        self._served = served_model_name or settings.hosted_model
         self._probe_lock = asyncio.Lock()
         self._probed: tuple[float, Health] | None = None
 

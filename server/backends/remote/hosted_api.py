@@ -23,7 +23,7 @@ from ...core.errors import (
 )
 from ...core.events import FinishReason, MessageEnd, MessageStart, StreamEvent, Usage
 from ...core.request import ChatRequest, CompletionRequest, Content, ImagePart, Message
-from ...settings import Settings
+from ...settings import RemoteSettings
 
 log = logging.getLogger("glm_serve.hosted")
 
@@ -50,7 +50,7 @@ def catalogue_name(name: str) -> str | None:
     return release.hosted[0] if release is not None and release.hosted else None
 
 
-def hosted_model(name: str, settings: Settings) -> str:
+def hosted_model(name: str, settings: RemoteSettings) -> str:
     """A local model name (`glm-4.5-air`, `GLM-4.7-FP8`, a weights path) as the hosted API's id."""
     return catalogue_name(settings.hosted_model_map.get(name, name)) or settings.hosted_model
 

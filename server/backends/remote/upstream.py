@@ -16,7 +16,7 @@ from ...core.backend import Health
 from ...core.errors import BackendUnavailable, InvalidRequest, UpstreamError
 from ...core.events import MessageEnd, MessageStart, StreamEvent, Usage, finish_reason
 from ...core.request import ChatRequest, CompletionRequest
-from ...settings import Settings
+from ...settings import EngineSettings, RemoteSettings
 from .chat_client import ChatClient, HttpFailure, StreamFailure
 from .hosted_api import estimate_tokens, wire_messages
 from .http_session import TransportFailure
@@ -60,12 +60,15 @@ class UpstreamBackend:
 
     name = "upstream"
 
-    def __init__(self, settings: Settings) -> None:
-        if not settings.upstream_url:
+    def __init__(self, remote: RemoteSettings, model: EngineSettings) -> None:
+        """`remote` says where the upstream is; `model`, what this server calls the model and how its
+        output reads (served name, layout, thinking by default, context length)."""
+        if not remote.upstream_url:
             raise ValueError("--backend upstream needs --upstream-url")
-        self._settings = settings
+        self._remote = remote
+        self._settings = model
         self._client = ChatClient(
-            settings.upstream_url, os.environ.get("UPSTREAM_API_KEY"), settings.hosted_timeout
+            remote.upstream_url, os.environ.get("UPSTREAM_API_KEY"), remote.hosted_timeout
         )
         self._upstream_models: list[str] = []
 
@@ -96,8 +99,8 @@ class UpstreamBackend:
         return release.layout if release is not None else "glm47"
 
     def _upstream_model(self, requested: str) -> str:
-        if self._settings.upstream_model:
-            return self._settings.upstream_model
+        if self._remote.upstream_model:
+            return self._remote.upstream_model
         models = self._upstream_models
         if requested in models or not models:
             return requested
@@ -116,7 +119,7 @@ class UpstreamBackend:
         return estimate_tokens(req)
 
     async def health(self) -> Health:
-        return Health(True, f"forwarding to {self._settings.upstream_url}", self.name)
+        return Health(True, f"forwarding to {self._remote.upstream_url}", self.name)
 
     async def aclose(self) -> None:
         await self._client.aclose()

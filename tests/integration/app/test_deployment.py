@@ -22,9 +22,9 @@ PRESETS = presets.names()
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_loads_and_vllm_takes_its_engine_arguments(preset: str) -> None:
-    from server.backends.local.engine import engine_args
+    from server.backends.local.start import engine_args
 
-    settings = load_settings({"model": preset}, environ={})
+    settings = load_settings({"model": preset}, environ={}).engine
     assert settings.served_model_name
     args = engine_args(settings)  # AsyncEngineArgs: an unknown key or a refused value raises here
     assert args.tensor_parallel_size == settings.tensor_parallel_size
@@ -33,10 +33,10 @@ def test_every_preset_loads_and_vllm_takes_its_engine_arguments(preset: str) -> 
 
 
 def test_multi_node_presets_use_vllms_own_machinery() -> None:
-    two_node = load_settings({"model": "glm-4.7-fp8-2node"}, environ={})
+    two_node = load_settings({"model": "glm-4.7-fp8-2node"}, environ={}).engine
     assert two_node.tensor_parallel_size * two_node.vllm_args["pipeline_parallel_size"] == 16
     assert two_node.vllm_args["distributed_executor_backend"] == "ray"
-    dp_ep = load_settings({"model": "glm-4.7-fp8-dp-ep-2node"}, environ={})
+    dp_ep = load_settings({"model": "glm-4.7-fp8-dp-ep-2node"}, environ={}).engine
     assert dp_ep.vllm_args["enable_expert_parallel"] is True
     assert dp_ep.vllm_args["data_parallel_size"] == 2 * dp_ep.vllm_args["data_parallel_size_local"]
 
@@ -56,14 +56,14 @@ def test_the_images_command_and_the_readme_run_line_parse(monkeypatch: pytest.Mo
     assert args.pop("command") == "serve"
     monkeypatch.setenv("GLM_SERVE_OFFLINE", "1")  # as the image sets it
     settings = load_settings(args)
-    assert settings.model == "/weights" and settings.offline_mode and settings.host == "0.0.0.0"
-    documented = re.search(
-        r"serve --config (configs/\S+) --model /weights --host 0.0.0.0", DOCKERFILE.read_text()
-    )
+    engine = settings.engine
+    assert engine.model == "/weights" and engine.offline_mode and settings.server.host == "0.0.0.0"
+    documented = re.search(r"serve --config (\S+) --model /weights --host 0.0.0.0", DOCKERFILE.read_text())
     assert documented is not None
     args = vars(parser().parse_args(documented.group(0).split()))
     args.pop("command")
-    preset = load_settings(args)
+    assert presets.path(documented.group(1)) is not None  # a preset name: the image has no configs/
+    preset = load_settings(args).engine
     assert preset.model == "/weights" and preset.tensor_parallel_size == 4
 
 
@@ -91,7 +91,7 @@ def test_a_configuration_vllm_refuses_is_refused_at_start(tmp_path: Path) -> Non
 
     settings = load_settings({"model": str(tiny_model_dir()), "vllm_args": {"no_such_engine_argument": 1}})
     with pytest.raises(ValueError, match=r"vLLM refuses these engine arguments: .*no_such_engine_argument"):
-        LocalBackend(settings)
+        LocalBackend(settings.engine)
 
 
 def test_weights_missing_a_file_stop_the_server_with_one_line(tmp_path: Path) -> None:

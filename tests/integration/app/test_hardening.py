@@ -203,7 +203,7 @@ def test_sigterm_ends_every_stream_with_its_wires_terminal() -> None:
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5
     )
-    server = DrainingServer(config, app.state.gate, settings.shutdown_grace)
+    server = DrainingServer(config, app.state.serving.gate, settings.limits.shutdown_grace)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -18,8 +17,7 @@ from server.app import create_app
 from server.backends.remote.hosted import HostedBackend
 from server.core.request import ChatRequest, ImagePart, Message
 from server.settings import Settings
-from server.standin.hosted import create_standin
-from tests.conftest import live_server
+from tests.conftest import STANDIN_KEY, live_server
 from tests.fake_server import fake_server
 
 PIXEL = io.BytesIO()
@@ -161,16 +159,7 @@ def test_a_text_only_model_refuses_images_on_every_wire() -> None:
         assert fake.opened == 0  # refused before anything was generated
 
 
-KEY = "0123456789abcdef.vision"
-
-
-@pytest.fixture(scope="module")
-def standin() -> Iterator[tuple[str, FastAPI]]:
-    app = create_standin(api_key=KEY)
-    with live_server(
-        app, ready_path="/api/paas/v4/models", headers={"Authorization": f"Bearer {KEY}"}
-    ) as base:
-        yield base + "/api/paas/v4", app
+KEY = STANDIN_KEY  # the `standin` fixture's (tests/conftest.py)
 
 
 def test_hosted_vision_models_get_content_parts_and_text_models_refuse(
@@ -180,7 +169,7 @@ def test_hosted_vision_models_get_content_parts_and_text_models_refuse(
     monkeypatch.setenv("BIGMODEL_API_KEY", KEY)
     settings = Settings(backend="hosted", hosted_base_url=base_url)
     with (
-        live_server(create_app(settings, HostedBackend(settings))) as base,
+        live_server(create_app(settings, HostedBackend(settings.remote))) as base,
         openai.OpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as c,
     ):
         content = [

@@ -9,6 +9,7 @@ but not neither); those are 400s by design.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import httpx
@@ -34,7 +35,8 @@ def make_app(upstream: str | None = None) -> FastAPI:
     app = create_app(Settings(backend="fake", api_key=KEY), FakeBackend(model="glm-test"))
     if upstream is not None:
         hosted = Settings(backend="hosted", hosted_base_url=upstream + "/api/paas/v4")
-        app.state.passthrough = HostedBackend(hosted, key=UPSTREAM_KEY)
+        passthrough = HostedBackend(hosted.remote, key=UPSTREAM_KEY)
+        app.state.serving = dataclasses.replace(app.state.serving, passthrough=passthrough)
     return app
 
 

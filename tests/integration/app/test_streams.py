@@ -110,6 +110,7 @@ class SlowStart(FakeBackend):
         self.loaded = False
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         await self.release.wait()
         self.loaded = True
 
@@ -127,7 +128,8 @@ def test_health_is_503_while_loading() -> None:
         assert r.status_code == 503 and r.json()["detail"] == "loading the model"
         loop_release = backend.release
         # The event belongs to the server's loop; set it from there.
-        app.state.loading.get_loop().call_soon_threadsafe(loop_release.set)
+        assert _wait(lambda: hasattr(backend, "loop"))
+        backend.loop.call_soon_threadsafe(loop_release.set)
         assert _wait(lambda: httpx.get(base + "/health").status_code == 200)
         assert httpx.get(base + "/health").json()["backend"] == "fake"
 

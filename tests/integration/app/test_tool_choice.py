@@ -1,4 +1,4 @@
-"""tool_choice, strict tools and JSON response formats from both wire formats into the core request
+"""tool_choice, strict tools and JSON response formats from every wire format into the core request
 (what the local backend turns into a constraint), through the SDKs over real HTTP."""
 
 from __future__ import annotations

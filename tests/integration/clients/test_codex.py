@@ -78,7 +78,7 @@ def hosted_glm_serve() -> Iterator[tuple[str, Any]]:
         settings = Settings(
             backend="hosted", hosted_base_url=up + "/api/paas/v4", served_model_name="glm-4.7"
         )
-        with live_server(create_app(settings, HostedBackend(settings, key=KEY))) as base:
+        with live_server(create_app(settings, HostedBackend(settings.remote, key=KEY))) as base:
             yield base, standin
 
 

@@ -19,7 +19,7 @@ MODEL = "glm-tiny-demo"
 def engine_server() -> Iterator[tuple[str, LocalBackend]]:
     tiny_model_dir()
     app = create_app(load_settings({"model": "tiny-cpu"}))
-    backend = app.state.backend
+    backend = app.state.serving.backend
     assert isinstance(backend, LocalBackend)
     with live_server(app, ready_path="/health", timeout=600) as base:
         yield base, backend

@@ -20,22 +20,10 @@ import pytest
 from server.backends.local.tiny_archs import ARCHS
 from server.backends.local.tiny_model import build, tiny_dir
 from tests.conftest import free_port
+from tests.fake_server import WEATHER_TOOL
 
 pytestmark = pytest.mark.engine
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather for a city.",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
+TOOLS = [WEATHER_TOOL]
 # A worker's own exception, the root cause that vLLM's wrappers ("Engine core initialization failed",
 # "Worker failed with error …") point back to.
 _CAUSE = re.compile(r"(?:^|\] )((?:[A-Za-z_.]+\.)?[A-Z]\w*(?:Error|Exception): .+)$")

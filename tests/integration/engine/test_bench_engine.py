@@ -22,7 +22,7 @@ from server.settings import load_settings
 from server.standin.hosted import create_standin
 from server.standin.latency import Latency
 from server.standin.reply import planned
-from tests.conftest import live_server, tiny_model_dir
+from tests.conftest import live_server, live_standin, tiny_model_dir
 
 pytestmark = pytest.mark.engine
 KEY = "bench.standin.key"
@@ -34,12 +34,8 @@ def servers() -> Iterator[tuple[str, str, Any]]:
     # The agent workload's prompts run to ~7k tokens in the tiny tokenizer (it splits words finely).
     app = create_app(load_settings({"model": "tiny-cpu", "max_model_len": 8192}))
     standin = create_standin(KEY, latency=Latency(ttft_ms=15, itl_ms=2, seed=1), answer_tokens=24)
-    auth = {"Authorization": f"Bearer {KEY}"}
-    with (
-        live_server(app, ready_path="/health", timeout=600) as local,
-        live_server(standin, ready_path="/api/paas/v4/models", headers=auth) as mock,
-    ):
-        yield local, mock + "/api/paas/v4", standin
+    with live_server(app, ready_path="/health", timeout=600) as local, live_standin(standin, KEY) as mock:
+        yield local, mock, standin
 
 
 def counters(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -32,7 +32,7 @@ def test_tensor_parallel_2_on_two_cores(monkeypatch: pytest.MonkeyPatch) -> None
         assert r.status_code == 200, r.text
         assert r.json()["usage"]["completion_tokens"] == 8
         metrics = httpx.get(base + "/metrics").text
-    assert app.state.backend._args.tensor_parallel_size == 2
+    assert app.state.serving.backend.engine_args.tensor_parallel_size == 2
     assert "vllm:generation_tokens" in metrics
 
 

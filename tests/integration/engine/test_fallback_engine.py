@@ -13,7 +13,7 @@ from server.app import create_app
 from server.backends.fallback import FallbackBackend
 from server.settings import load_settings
 from server.standin.hosted import create_standin
-from tests.conftest import live_server, tiny_model_dir
+from tests.conftest import live_server, live_standin, tiny_model_dir
 
 pytestmark = pytest.mark.engine
 KEY = "0123456789abcdef0123456789abcdef.key"
@@ -24,22 +24,20 @@ def test_failover_while_loading_then_local_then_spillover(monkeypatch: pytest.Mo
     tiny_model_dir()
     monkeypatch.setenv("BIGMODEL_API_KEY", KEY)
     standin = create_standin(api_key=KEY)
-    with live_server(
-        standin, ready_path="/api/paas/v4/models", headers={"Authorization": f"Bearer {KEY}"}
-    ) as hosted:
+    with live_standin(standin, KEY) as hosted:
         settings = load_settings(
             {
                 "model": "tiny-cpu",
                 "fallback": "spillover",
                 "fallback_backend": "hosted",
                 "spillover_queue_depth": 1,
-                "hosted_base_url": hosted + "/api/paas/v4",
+                "hosted_base_url": hosted,
                 # Local weights mean offline unless told otherwise; a hosted fallback needs the network.
                 "offline": False,
             }
         )
         app = create_app(settings)
-        pair = app.state.backend
+        pair = app.state.serving.backend
         assert isinstance(pair, FallbackBackend) and pair.name == "local+hosted"
         with live_server(app, ready_path="/v1/models") as base:
             # The engine is still loading: the hosted API answers meanwhile.

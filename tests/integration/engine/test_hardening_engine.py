@@ -7,8 +7,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +17,7 @@ import pytest
 
 from server.app import create_app
 from server.settings import load_settings
-from tests.conftest import ROOT, free_port, live_server, tiny_model_dir
+from tests.conftest import live_server, server_process, tiny_model_dir
 
 from .conftest import MODEL
 
@@ -148,36 +146,17 @@ def test_a_client_that_stops_reading_has_its_engine_requests_aborted(base: str) 
 
 def test_sigterm_ends_every_stream_and_exits_cleanly(tmp_path: Path) -> None:
     tiny_model_dir()
-    port = free_port()
     grace = 1.0
     log = tmp_path / "serve.log"
-    cmd = [sys.executable, "-m", "server", "serve", "--model", "tiny-cpu", "--port", str(port)]
-    cmd += ["--shutdown-grace", str(grace)]
-    with log.open("w") as sink:
-        # Its own session: SIGTERM reaches the server alone, as `docker stop` and Kubernetes send it.
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, log.read_text()[-3000:]
-            time.sleep(0.5)
+    with server_process(["--model", "tiny-cpu", "--shutdown-grace", str(grace)], log) as (proc, base):
         # More tokens than the tiny model makes in the grace period on this CPU: cut by the drain.
         threads, outs = start_streams(base, 8, 4000)
         start = time.monotonic()
-        os.kill(proc.pid, signal.SIGTERM)
+        os.kill(proc.pid, signal.SIGTERM)  # the server alone, as `docker stop` and Kubernetes send it
         proc.wait(60)
         took = time.monotonic() - start
         for t in threads:
             t.join(10)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     text = log.read_text()
     cut = 0
     for out in outs:

@@ -139,7 +139,13 @@ def test_32_concurrent_streams_finish(engine_server: tuple[str, LocalBackend]) -
             return await asyncio.gather(*(one(c, i) for i in range(32)))
 
     assert asyncio.run(run()) == [("length", 48)] * 32
-    assert backend.running_requests() == 0
+    assert unfinished(backend) == 0
+
+
+def unfinished(backend: LocalBackend) -> int:
+    """Requests the engine is still working on (0 once every stream has ended or been aborted)."""
+    assert backend.engine is not None
+    return int(backend.engine.llm.get_num_unfinished_requests())
 
 
 def test_disconnect_aborts_the_engine_request(engine_server: tuple[str, LocalBackend]) -> None:
@@ -148,12 +154,12 @@ def test_disconnect_aborts_the_engine_request(engine_server: tuple[str, LocalBac
     with httpx.stream("POST", base + "/v1/chat/completions", json=body) as r:
         for n, _ in enumerate(r.iter_lines()):
             if n == 3:
-                assert backend.running_requests() == 1
+                assert unfinished(backend) == 1
                 break
     deadline = time.monotonic() + 10
-    while backend.running_requests() and time.monotonic() < deadline:
+    while unfinished(backend) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert backend.running_requests() == 0
+    assert unfinished(backend) == 0
 
 
 def test_health_and_engine_metrics(engine_server: tuple[str, LocalBackend]) -> None:
@@ -210,9 +216,9 @@ def test_the_plan_matches_the_kv_cache_vllm_allocates(engine_server: tuple[str, 
     from server.backends.local.sizing.shape import read_shape
 
     _, backend = engine_server
-    engine = backend._engine  # what vLLM actually allocated: its own cache config after profiling
+    engine = backend.engine  # what vLLM actually allocated: its own cache config after profiling
     assert engine is not None
-    cache = engine.vllm_config.cache_config
+    cache = engine.llm.vllm_config.cache_config
     allocated = cache.num_gpu_blocks * cache.block_size
     # On CPU the cache is VLLM_CPU_KVCACHE_SPACE (the preset's kv_cache_gib) whole; the plan's bytes per
     # token turn it into tokens.

@@ -20,7 +20,7 @@ from server.bench.workloads import load
 from server.standin.hosted import create_standin
 from server.standin.latency import Latency
 from server.standin.reply import Reply, planned
-from tests.conftest import free_port, live_server
+from tests.conftest import free_port, live_server, live_standin
 
 
 def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -35,12 +35,8 @@ def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 @pytest.fixture(scope="module")
 def standin() -> Iterator[str]:
-    with live_server(
-        create_standin("right.key"),
-        ready_path="/api/paas/v4/models",
-        headers={"Authorization": "Bearer right.key"},
-    ) as base:
-        yield base + "/api/paas/v4"
+    with live_standin(create_standin("right.key"), "right.key") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +126,7 @@ def test_standin_answer_length_and_max_tokens(standin: str) -> None:
     import httpx
 
     app = create_standin("k", answer_tokens=40, latency=Latency(ttft_ms=30, itl_ms=2, seed=3))
-    with live_server(app, ready_path="/api/paas/v4/models", headers={"Authorization": "Bearer k"}) as base:
+    with live_standin(app, "k") as api:
         body = {
             "model": "glm-4.7",
             "messages": [{"role": "user", "content": "hi"}],
@@ -139,7 +135,7 @@ def test_standin_answer_length_and_max_tokens(standin: str) -> None:
             "max_tokens": 25,
         }
         with httpx.stream(
-            "POST", base + "/api/paas/v4/chat/completions", json=body, headers={"Authorization": "Bearer k"}
+            "POST", api + "/chat/completions", json=body, headers={"Authorization": "Bearer k"}
         ) as r:
             frames = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
         assert frames[-1]["choices"][0]["finish_reason"] == "length"

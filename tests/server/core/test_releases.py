@@ -87,7 +87,7 @@ def test_an_invented_release_reaches_every_consumer(glm9: Release) -> None:
     assert read_profile(template, "<|assistant|><think>", "GlmMoeDsaForCausalLM").layout == "glm47"
 
     # The upstream backend parses a model it knows by name in that model's layout.
-    upstream = UpstreamBackend(Settings(backend="upstream", upstream_url="http://127.0.0.1:9"))
+    upstream = UpstreamBackend(Settings(upstream_url="http://127.0.0.1:9").remote, Settings().engine)
     assert upstream.layout("zai-org/GLM-9-FP8") == "glm45" and upstream.layout("glm-4.7") == "glm47"
 
     # Sizing and plan, from the published numbers alone.
@@ -97,7 +97,7 @@ def test_an_invented_release_reaches_every_consumer(glm9: Release) -> None:
 
     # The hosted catalogue: our backend maps names onto it, and the stand-in takes it as the API would.
     assert catalogue_name("zai-org/GLM-9-FP8") == "glm-9"
-    assert HostedBackend(Settings(backend="hosted")).serves("glm-9-x")
+    assert HostedBackend(Settings().remote).serves("glm-9-x")
     standin = TestClient(create_standin(api_key=KEY))
     auth = {"Authorization": f"Bearer {KEY}"}
     listed = standin.get("/api/paas/v4/models", headers=auth).json()["data"]

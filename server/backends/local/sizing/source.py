@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ....core import releases
-from ....settings import Settings
+from ....settings import EngineSettings
 from .fit import Layout
 from .shape import ModelShape, read_shape, shape_of, weight_bytes
 
@@ -23,7 +23,7 @@ class Sized:
     source: str  # where the numbers came from: "config.json + index in DIR" or "published sizes of REPO"
 
 
-def layout_of(settings: Settings) -> Layout:
+def layout_of(settings: EngineSettings) -> Layout:
     extra = settings.vllm_args
     spec = settings.speculative_config or {}
     return Layout(
@@ -39,7 +39,7 @@ def layout_of(settings: Settings) -> Layout:
     )
 
 
-def sized(settings: Settings) -> Sized:
+def sized(settings: EngineSettings) -> Sized:
     """The model's numbers: its own config.json and safetensors index when the weights are on disk, else
     the published ones of the repo the preset names."""
     model = settings.model or ""

@@ -10,7 +10,6 @@ from rich.console import Console
 
 from server import plan as plan_command
 from server import presets
-from server.backends.local.engine import size_for_this_box
 from server.backends.local.sizing.fit import (
     ACTIVATION_COPIES,
     BATCHED_TOKENS,
@@ -21,6 +20,7 @@ from server.backends.local.sizing.fit import (
 )
 from server.backends.local.sizing.gpus import GIB, Gpus, parse_gpus
 from server.backends.local.sizing.shape import ModelShape, shape_of
+from server.backends.local.start import size_for_this_box
 from server.backends.local.tiny_archs import ARCHS
 from server.core import releases
 from server.settings import load_settings
@@ -129,14 +129,14 @@ def test_what_does_not_fit_says_why() -> None:
 
 
 def test_sizing_at_start_takes_the_largest_context_or_refuses() -> None:
-    settings = load_settings({"model": "glm-4.7-flash-awq"})
+    settings = load_settings({"model": "glm-4.7-flash-awq"}).engine
     assert settings.max_model_len is None
     sized = size_for_this_box(settings, parse_gpus("1x24GB"))
     expected = plan_command.rows_for(parse_gpus("1x24GB"), ["glm-4.7-flash-awq"])[0].fit
     assert expected is not None and sized.max_model_len == expected.context
     on_big = size_for_this_box(settings, parse_gpus("1x80GB"))
     assert on_big.max_model_len == 202752  # capped by the model's own limit
-    chosen = size_for_this_box(load_settings({"model": "glm-4.7-flash-awq", "max_model_len": 4096}))
+    chosen = size_for_this_box(load_settings({"model": "glm-4.7-flash-awq", "max_model_len": 4096}).engine)
     assert chosen.max_model_len == 4096  # no CUDA here: nothing is changed
     with pytest.raises(ValueError) as refused:
         size_for_this_box(settings, parse_gpus("1x16GB"))
@@ -144,7 +144,7 @@ def test_sizing_at_start_takes_the_largest_context_or_refuses() -> None:
     assert "\n" not in message
     assert message.startswith("cyankiwi/GLM-4.7-Flash-AWQ-4bit does not fit on 1x16GB: weights 17.7 GiB")
     with pytest.raises(ValueError, match="needs 8 GPUs"):
-        size_for_this_box(load_settings({"model": "glm-5.1-fp8"}), parse_gpus("4x141GB"))
+        size_for_this_box(load_settings({"model": "glm-5.1-fp8"}).engine, parse_gpus("4x141GB"))
 
 
 @pytest.mark.parametrize("box", BOXES)

@@ -21,7 +21,7 @@ from server.core.errors import ContextTooLong, InvalidRequest, ModelNotFound, Ra
 from server.settings import Settings
 from server.standin.hosted import RETRY_AFTER, create_standin
 from server.standin.reply import CONTENT, REASONING
-from tests.conftest import free_port, live_server
+from tests.conftest import free_port, live_server, live_standin
 
 KEY = "0123456789abcdef0123456789abcdef.s3cretS3cret"
 TOOLS = [
@@ -43,17 +43,15 @@ USER = [{"role": "user", "content": "Hi"}]
 @pytest.fixture(scope="module")
 def standin() -> Iterator[tuple[str, FastAPI]]:
     app = create_standin(api_key=KEY, slow_seconds=1.0)
-    with live_server(
-        app, ready_path="/api/paas/v4/models", headers={"Authorization": f"Bearer {KEY}"}
-    ) as base:
-        yield base, app
+    with live_standin(app, KEY) as base:
+        yield base.removesuffix("/api/paas/v4"), app
 
 
 @contextmanager
 def glm_serve(standin_base: str, **overrides: Any) -> Iterator[str]:
     options: dict[str, Any] = {"hosted_retries": 2, **overrides}
     settings = Settings(backend="hosted", hosted_base_url=standin_base + "/api/paas/v4", **options)
-    backend = HostedBackend(settings, key=KEY, backoff=0.01)
+    backend = HostedBackend(settings.remote, key=KEY, backoff=0.01)
     with live_server(create_app(settings, backend)) as base:
         yield base
 
@@ -163,10 +161,10 @@ def test_requests_are_adapted_to_the_hosted_api(standin: tuple[str, FastAPI], se
 
 def test_model_names_map_both_ways() -> None:
     s = Settings(hosted_model="glm-5.1", hosted_model_map={"my-box": "glm-4.6"})
-    assert hosted_model("GLM-4.7-FP8", s) == "glm-4.7"
-    assert hosted_model("/data/GLM-4.5-Air-FP8", s) == "glm-4.5-air"
-    assert hosted_model("my-box", s) == "glm-4.6"
-    assert hosted_model("something-else", s) == "glm-5.1"
+    assert hosted_model("GLM-4.7-FP8", s.remote) == "glm-4.7"
+    assert hosted_model("/data/GLM-4.5-Air-FP8", s.remote) == "glm-4.5-air"
+    assert hosted_model("my-box", s.remote) == "glm-4.6"
+    assert hosted_model("something-else", s.remote) == "glm-5.1"
 
 
 @pytest.mark.parametrize("scenario", ["rate_limit:2", "server_error:2", "overload:1"])
@@ -313,7 +311,7 @@ def test_hosted_error_codes_map_to_our_errors() -> None:
 
 def test_no_key_means_unhealthy_and_a_clear_503(standin: tuple[str, FastAPI]) -> None:
     settings = Settings(backend="hosted", hosted_base_url=standin[0] + "/api/paas/v4")
-    with live_server(create_app(settings, HostedBackend(settings, key=""))) as base:
+    with live_server(create_app(settings, HostedBackend(settings.remote, key=""))) as base:
         assert httpx.get(base + "/health").status_code == 503
         r = httpx.post(base + "/v1/chat/completions", json={"model": "glm-4.7", "messages": USER})
         assert r.status_code == 503 and "BIGMODEL_API_KEY" in r.json()["error"]["message"]
@@ -328,7 +326,7 @@ def test_auto_chooses_hosted_when_a_key_is_set_and_no_gpu(monkeypatch: pytest.Mo
     assert backend.name == "hosted" and "hosted API key" in why
     monkeypatch.delenv("ZAI_API_KEY")
     backend, settings, why = choose_backend(Settings())
-    assert backend.name == "local" and settings.demo and "no hosted key" in why
+    assert backend.name == "local" and settings.engine.demo and "no hosted key" in why
 
 
 def test_json_mode_passes_through_and_what_the_hosted_api_lacks_is_refused(
@@ -415,7 +413,7 @@ def test_an_error_after_our_retries_tells_the_client_not_to_retry(standin: tuple
 def test_health_follows_the_upstream_and_errors_never_name_it() -> None:
     port = free_port()  # nothing listens here
     settings = Settings(backend="hosted", hosted_base_url=f"http://127.0.0.1:{port}/api/paas/v4")
-    backend = HostedBackend(settings, key=KEY, backoff=0.01)
+    backend = HostedBackend(settings.remote, key=KEY, backoff=0.01)
     with live_server(create_app(settings, backend)) as server:
         health = httpx.get(server + "/health")
         assert health.status_code == 503

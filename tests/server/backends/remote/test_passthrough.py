@@ -4,7 +4,6 @@ set (whatever backend serves chat), and are a clear 501 when none is or the depl
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import httpx
 import openai
@@ -14,19 +13,9 @@ from fastapi import FastAPI
 from server.app import create_app
 from server.backends.fake import FakeBackend
 from server.settings import Settings
-from server.standin.hosted import create_standin
-from tests.conftest import live_server
+from tests.conftest import STANDIN_KEY, live_server
 
-KEY = "0123456789abcdef.passthrough"
-
-
-@pytest.fixture(scope="module")
-def standin() -> Iterator[tuple[str, FastAPI]]:
-    app = create_standin(api_key=KEY)
-    with live_server(
-        app, ready_path="/api/paas/v4/models", headers={"Authorization": f"Bearer {KEY}"}
-    ) as base:
-        yield base + "/api/paas/v4", app
+KEY = STANDIN_KEY  # the `standin` fixture's (tests/conftest.py)
 
 
 def test_embeddings_and_images_pass_through_beside_a_local_backend(
@@ -66,7 +55,7 @@ def test_without_a_key_or_offline_they_are_501(
         Settings(backend="fake"),
         Settings(backend="fake", offline=True),
     ):
-        if settings.offline:
+        if settings.engine.offline:
             monkeypatch.setenv("BIGMODEL_API_KEY", KEY)  # a key, but offline: still never the hosted API
         with live_server(create_app(settings, FakeBackend(model="glm-test"))) as base:
             for path, body in (

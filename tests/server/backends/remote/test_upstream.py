@@ -85,7 +85,7 @@ def through_upstream(request: pytest.FixtureRequest) -> Iterator[tuple[str, Fast
             served_model_name="glm-4.7",
             upstream_model="GLM-4.7-Q4_K_M",
         )
-        with live_server(create_app(settings, UpstreamBackend(settings))) as base:
+        with live_server(create_app(settings, UpstreamBackend(settings.remote, settings.engine))) as base:
             yield base, upstream
 
 
@@ -156,7 +156,7 @@ def test_a_stream_that_fails_before_its_first_chunk_is_an_error_status(frames: b
     with live_server(upstream) as up:
         settings = Settings(backend="upstream", upstream_url=up + "/v1", served_model_name="glm-4.7")
         with (
-            live_server(create_app(settings, UpstreamBackend(settings))) as base,
+            live_server(create_app(settings, UpstreamBackend(settings.remote, settings.engine))) as base,
             openai.OpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as c,
         ):
             for stream in (False, True):
@@ -183,7 +183,7 @@ def test_the_upstreams_own_model_names_are_served(
     with live_server(upstream) as up:
         settings = Settings(backend="upstream", upstream_url=up + "/v1")  # no --served-model-name
         with (
-            live_server(create_app(settings, UpstreamBackend(settings))) as base,
+            live_server(create_app(settings, UpstreamBackend(settings.remote, settings.engine))) as base,
             openai.OpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as c,
         ):
             assert [m.id for m in c.models.list().data] == list(listed)

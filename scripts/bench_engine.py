@@ -1,0 +1,169 @@
+"""Engine-direct ceiling: glm-serve over HTTP vs vLLM's AsyncLLM driven in-process, same model and load.
+
+    .venv/bin/python scripts/bench_engine.py [--model DIR] [--concurrency 1 32 64]
+
+Each request streams a chat completion of exactly 256 tokens (ignore_eos) with a tool defined and
+reasoning on, as coding assistants send them. The engine-alone row drives AsyncLLM in a process of its
+own with the same prompt and sampling, no HTTP: the ceiling any server can reach on this machine. Both use
+the same engine settings (compiled, prefix caching). Prints output tok/s, TTFT p50/p99 and the ratio
+glm-serve / engine. (glm-serve against another server, vLLM's own included, is `glm-serve bench`.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from load import Result, completion_tokens, drive, raw_post, serve, stop
+
+from server.backends.local.tiny_model import TINY_MODEL_DIR, build
+
+PY = sys.executable
+PORT = 8301
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "read_file",
+            "description": "Read a file.",
+            "parameters": {
+                "type": "object",
+                "properties": {"path": {"type": "string"}},
+                "required": ["path"],
+            },
+        },
+    }
+]
+ENGINE = {"max_model_len": 4096, "gpu_memory_utilization": 0.3, "enable_prefix_caching": True}
+OUT_TOKENS = 256
+
+
+def requests_for(concurrency: int) -> int:
+    return max(16, concurrency * 3)
+
+
+def body(i: int) -> dict[str, Any]:
+    return {
+        "model": "glm-bench",
+        "messages": [{"role": "user", "content": f"Request {i}: read the config file."}],
+        "tools": TOOLS,
+        "max_tokens": OUT_TOKENS,
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+async def over_http(levels: list[int]) -> dict[int, Result]:
+    async def one(i: int) -> tuple[float, int]:
+        ex = await raw_post("127.0.0.1", PORT, "/v1/chat/completions", body(i))
+        return ex.ttft, completion_tokens(ex)
+
+    return {c: await drive(one, c, requests_for(c)) for c in levels}
+
+
+def engine_alone(model: Path, levels: list[int]) -> dict[int, Result]:
+    """AsyncLLM in this process, with the prompt glm-serve would render."""
+    from transformers import AutoTokenizer
+    from vllm import SamplingParams
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.inputs import tokens_input
+    from vllm.sampling_params import RequestOutputKind
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    tok = AutoTokenizer.from_pretrained(model)
+
+    async def run() -> dict[int, Result]:
+        engine = AsyncLLM.from_engine_args(AsyncEngineArgs(model=str(model), **ENGINE))
+        params = SamplingParams(max_tokens=OUT_TOKENS, ignore_eos=True, output_kind=RequestOutputKind.DELTA)
+        counter = 0
+
+        async def one(i: int) -> tuple[float, int]:
+            nonlocal counter
+            counter += 1
+            msgs = body(i)["messages"]
+            text = tok.apply_chat_template(msgs, tools=TOOLS, add_generation_prompt=True, tokenize=False)
+            ids = tok.encode(text, add_special_tokens=False)
+            start = time.perf_counter()
+            ttft, n = 0.0, 0
+            async for out in engine.generate(tokens_input(list(ids)), params, f"b{counter}"):
+                n += len(out.outputs[0].token_ids)
+                ttft = ttft or time.perf_counter() - start
+            return ttft, n
+
+        try:
+            return {c: await drive(one, c, requests_for(c)) for c in levels}
+        finally:
+            engine.shutdown()
+
+    return asyncio.run(run())
+
+
+def phase(args: list[str]) -> dict[int, Result]:
+    """Run one measurement in a fresh process (nothing left over from the previous one)."""
+    out = subprocess.run([PY, __file__, *args], check=True, capture_output=True, text=True).stdout
+    data = json.loads(out.strip().splitlines()[-1])
+    return {int(c): Result(r["tokens"], r["seconds"], r["ttfts"]) for c, r in data.items()}
+
+
+def dump(results: dict[int, Result]) -> None:
+    print(
+        json.dumps(
+            {c: {"tokens": r.tokens, "seconds": r.seconds, "ttfts": r.ttfts} for c, r in results.items()}
+        )
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=TINY_MODEL_DIR)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 32, 64])
+    ap.add_argument("--phase", choices=["engine", "http"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    levels = args.concurrency
+    if args.phase == "engine":
+        dump(engine_alone(args.model, levels))
+        return
+    if args.phase == "http":
+        # The client gets the core vLLM leaves to the API process, away from the engine's core.
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+        dump(asyncio.run(over_http(levels)))
+        return
+    if not (args.model / "config.json").exists():
+        build(args.model)
+    os.environ["VLLM_CPU_KVCACHE_SPACE"] = "2"
+    engine = phase(["--phase", "engine", "--model", str(args.model), "--concurrency", *map(str, levels)])
+    print("  measured the engine alone", file=sys.stderr)
+    cmd = [PY, "-m", "server", "serve", "--model", str(args.model), "--backend", "local"]
+    cmd += ["--served-model-name", "glm-bench", "--port", str(PORT), "--log-level", "warning"]
+    cmd += ["--max-model-len", str(ENGINE["max_model_len"])]
+    cmd += ["--gpu-memory-utilization", str(ENGINE["gpu_memory_utilization"])]
+    proc = serve(cmd, f"http://127.0.0.1:{PORT}/health", dict(os.environ))
+    try:
+        ours = phase(["--phase", "http", "--concurrency", *map(str, levels)])
+    finally:
+        stop(proc)
+    print(
+        f"\n{OUT_TOKENS} output tokens per request, ignore_eos, tools + reasoning on; model {args.model.name}"
+    )
+    print(
+        f"{'conc':>4} | {'engine tok/s':>12} | {'glm-serve tok/s':>15} {'TTFT p50/p99 ms':>16} | "
+        f"{'/engine':>7}"
+    )
+    for c in levels:
+        e, o = engine[c], ours[c]
+        print(
+            f"{c:>4} | {e.tok_s:>12.0f} | {o.tok_s:>15.0f} {o.ttft_ms(0.5):>7.0f}/{o.ttft_ms(0.99):<8.0f} | "
+            f"{o.tok_s / e.tok_s:>6.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()

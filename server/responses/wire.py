@@ -1,0 +1,22 @@
+"""The Responses wire: create, get and delete responses; errors in OpenAI's shape, naming `input`."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..core.errors import ServerError
+from ..http.wire import Wire
+from .routes import router
+from .state import make as make_state
+
+
+def error_body(exc: ServerError) -> dict[str, Any]:
+    if exc.param == "messages":
+        # A backend names the conversation "messages"; this wire calls it "input".
+        exc = copy.copy(exc)
+        exc.param = "input"
+    return {"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}}
+
+
+WIRE = Wire("responses", router, error_body, make_state)
