@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_client import completion_tokens, raw_post, serve, stop
+from load import completion_tokens, raw_post, serve, stop
 
 from server.backends.local.tiny_model import TINY_MODEL_DIR
 

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_client import cpu_seconds, pct, raw_post, serve, stop
+from load import cpu_seconds, pct, raw_post, serve, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "0123456789abcdef0123456789abcdef.benchkey"

@@ -1,4 +1,4 @@
-"""Import-direction check: each floor imports only what ../shared/DESIGN.md allows (an ast walk, no deps).
+"""Import-direction check: each floor imports only what the layers below allow (an ast walk, no deps).
 
     parsers ◀─ server.core ◀─ server.backends.{local, remote} ◀─ server.backends (choice, fallback, fake)
                     ▲                                                    ▲
@@ -19,7 +19,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 STDLIB = sys.stdlib_module_names
 WEB = ("fastapi", "starlette", "uvicorn")
-WIRES = ("server.openai", "server.anthropic", "server.responses")
+# A wire registers itself: a package under server/ whose wire.py makes its WIRE (server/http/wire.py).
+WIRES = tuple(
+    sorted(
+        f"server.{path.parent.name}"
+        for path in (ROOT / "server").glob("*/wire.py")
+        if "WIRE = Wire(" in path.read_text()
+    )
+)
 ABOVE_BACKENDS = ("server.http", *WIRES, "server.standin", "server.app", "server.__main__", *WEB)
 # What settings and presets may not import: every core room but the release table, and all above core.
 _CORE_ROOMS = ("backend", "collect", "errors", "events", "request", "streams")
