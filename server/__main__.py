@@ -191,6 +191,7 @@ def serve(flags: dict[str, object]) -> None:
     from .app import create_app
     from .http.deps import Serving
     from .http.shutdown import DrainingServer
+    from .http.transport import ResettableHttpTools
 
     failures: list[BaseException] = []
 
@@ -210,6 +211,7 @@ def serve(flags: dict[str, object]) -> None:
         log_level=server_settings.log_level.lower(),
         # Our drain ends every stream at the grace period; uvicorn's own cut is the backstop behind it.
         timeout_graceful_shutdown=int(grace) + 3,
+        http=ResettableHttpTools,  # a stream may reset a connection whose client stopped reading
     )
     serving: Serving = app.state.serving
     server = DrainingServer(config, serving.gate, grace)

@@ -23,8 +23,10 @@ from .backends.choice import choose_backend, choose_passthrough
 from .core.backend import Backend
 from .core.errors import AuthenticationFailed, InvalidRequest, ServerError, internal_error
 from .http import log_filters, openapi
+from .http.admission import Admission
 from .http.deps import BackendDep, MetricsDep, Serving, require_api_key, serving
 from .http.gate import Gate
+from .http.head import HeadAsGet
 from .http.limits import BodyLimit
 from .http.metrics import Metrics
 from .http.wire import Wire, wire_of
@@ -98,6 +100,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        # A redirect to the slash-less path would be answered before authentication, with a Location
+        # built from the client's Host header: the slash form is a 404 instead.
+        redirect_slashes=False,
     )
     app.state.serving = state
     authed = [Depends(require_api_key)]
@@ -107,11 +112,11 @@ def create_app(
             setattr(app.state, wire.name, wire.make_state(settings))
     _add_service_routes(app, authed)
     _add_error_handlers(app)
-    app.add_middleware(
-        BodyLimit,
-        max_bytes=int(settings.limits.max_body_mb * 1e6),
-        render=lambda scope, exc: (error_body(scope, exc), error_headers(exc)),
-    )
+    # Outermost last: HEAD as GET, then admission at the door, then the body limit, then the app.
+    app.add_middleware(BodyLimit, max_bytes=int(settings.limits.max_body_mb * 1e6), render=error_answer)
+    paths = [path for wire in WIRES for path in wire.generation_paths]
+    app.add_middleware(Admission, gate=state.gate, paths=paths, api_key=state.api_key, render=error_answer)
+    app.add_middleware(HeadAsGet)
     return app
 
 
@@ -120,6 +125,8 @@ def _methods_on(request: Request) -> list[str]:
     for route in request.app.router.routes:
         if isinstance(route, Route) and route.matches(request.scope)[0] == Match.PARTIAL:
             methods |= route.methods or set()
+    if "GET" in methods:
+        methods.add("HEAD")  # HeadAsGet answers it
     return sorted(methods)
 
 
@@ -192,6 +199,11 @@ def error_body(scope: Scope, exc: ServerError) -> dict[str, Any]:
     """`exc` as the wire that owns the request's path writes errors; OpenAI's shape elsewhere."""
     wire = wire_of(WIRES, scope) or OPENAI
     return wire.error_body(exc)
+
+
+def error_answer(scope: Scope, exc: ServerError) -> tuple[dict[str, Any], dict[str, str]]:
+    """The body and headers of `exc`'s answer, for the middleware that answer before the app does."""
+    return error_body(scope, exc), error_headers(exc)
 
 
 def error_headers(exc: ServerError) -> dict[str, str]:

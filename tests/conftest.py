@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from server.http.transport import ResettableHttpTools
 from server.standin.hosted import create_standin
 
 
@@ -33,7 +34,8 @@ def live_server(
 ) -> Iterator[str]:
     """Serve `app` over real HTTP on 127.0.0.1; yields the base URL once `ready_path` answers 200."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=ResettableHttpTools)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
@@ -63,6 +65,16 @@ def live_standin(app: FastAPI, key: str) -> Iterator[str]:
     headers = {"Authorization": f"Bearer {key}"}
     with live_server(app, ready_path="/api/paas/v4/models", headers=headers) as base:
         yield base + "/api/paas/v4"
+
+
+def tcp_state(server_port: int, client_port: int) -> str | None:
+    """The TCP state (hex, as /proc/net/tcp writes it: 01 established) of a local server's end of the
+    connection from `client_port`, or None when the kernel holds no such socket."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote, state = line.split()[1:4]
+        if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == client_port:
+            return state
+    return None
 
 
 STANDIN_KEY = "0123456789abcdef.standin"

@@ -72,6 +72,12 @@ def _one_backend(settings: Settings, kind: str) -> tuple[Backend, Settings, str]
         why = f"--backend upstream ({settings.remote.upstream_url})"
         return UpstreamBackend(settings.remote, engine), settings, why
     if engine.demo:
+        if engine.model:
+            # Two answers to "which model": refused, never one of them silently dropped.
+            raise ValueError(
+                f"demo: true (as the tiny-cpu preset sets) serves the bundled tiny model, not --model "
+                f"{engine.model}: drop one of the two"
+            )
         return _local(settings, "settings ask for the demo")
     if kind == "local":
         return _local(settings, "--backend local")

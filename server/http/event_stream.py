@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .disconnect import disconnected
 from .log_filters import ABANDONED
+from .transport import connection
 
 log = logging.getLogger("glm_serve.http")
 
@@ -26,7 +27,8 @@ class EventStreamResponse(Response):
     When the client hangs up the source is cancelled, which aborts the engine request or closes the
     upstream connection behind it. A client that reads slowly does not slow the source: what it has not
     taken yet waits here, at most one response's worth. A client that stops reading altogether (a write
-    blocked for `write_timeout` seconds, --stream-write-timeout) is treated as gone.
+    blocked for `write_timeout` seconds, --stream-write-timeout) is treated as gone, and its connection
+    reset where the server offers it (transport.py).
     """
 
     media_type = "text/event-stream"
@@ -62,6 +64,7 @@ class EventStreamResponse(Response):
         gone = asyncio.create_task(disconnected(receive))
         gone.add_done_callback(notify)
         writer = _Writer(send, self.write_timeout)
+        conn = connection(scope)
         try:
             start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
             await send(start)
@@ -76,8 +79,16 @@ class EventStreamResponse(Response):
                     pending.clear()
                     # The last events and the end of the body leave together: one write, not two.
                     if not await writer.write(body, more=not complete):
-                        return  # a client that stopped reading: its generation is cancelled below
+                        # A client that stopped reading: reset its connection (what it has not read is
+                        # dropped, not left queued for it); its generation is cancelled below.
+                        if conn is not None:
+                            conn.reset()
+                        return
                 if complete:
+                    # The server has taken the last bytes, not the client: a client reading nothing
+                    # would keep them, and its socket, for as long as it liked. The same timeout holds.
+                    if conn is not None and not await writer.within(conn.drained()):
+                        conn.reset()
                     return
                 if source.done() and (source.cancelled() or source.exception() is not None):
                     source.result()  # the source's own failure
@@ -106,6 +117,10 @@ class _Writer:
         self.timeout = timeout
 
     async def write(self, body: bytes, more: bool) -> bool:
+        return await self.within(self.send({"type": "http.response.body", "body": body, "more_body": more}))
+
+    async def within(self, work: Awaitable[object]) -> bool:
+        """Await `work` (a write, or the wait for one to drain); False if it took longer than the timeout."""
         task = asyncio.current_task()
         assert task is not None
         expired = False
@@ -117,10 +132,10 @@ class _Writer:
 
         timer = asyncio.get_running_loop().call_later(self.timeout, expire)
         try:
-            await self.send({"type": "http.response.body", "body": body, "more_body": more})
+            await work
         except asyncio.CancelledError:
             if expired and task.uncancel() == 0:
-                log.warning("closed a stream: its client read nothing for %g s", self.timeout)
+                log.warning("ended a stream: its client read nothing for %g s", self.timeout)
                 ABANDONED.set(True)
                 return False
             raise

@@ -70,8 +70,12 @@ class Gate:
             return 1.0
         return min(60.0, max(1.0, self._mean_seconds * math.ceil(self.capacity / self.batch - 1)))
 
-    def admit(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
-        """The stream, counted; or RateLimited at once when the queue is full."""
+    def check(self) -> None:
+        """Raise what a request would get now: 503 while draining, 429 when the queue is full.
+
+        The Admission middleware calls it before a generation request reaches the app, so that a burst
+        past the bound is refused for the cost of a comparison, not of routing, parsing and converting
+        each request first; `admit` checks again, since the gate may have filled meanwhile."""
         if self.draining:
             raise BackendUnavailable(SHUTTING_DOWN, retry_after=1)
         if self.saturated():
@@ -81,6 +85,10 @@ class Gate:
                 "retry after the Retry-After interval",
                 retry_after=self.retry_after(),
             )
+
+    def admit(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+        """The stream, counted; or RateLimited at once when the queue is full."""
+        self.check()
         return self._guarded(events)
 
     async def _guarded(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:

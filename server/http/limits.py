@@ -58,10 +58,15 @@ class BodyLimit:
         return counted
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        body, headers = self.render(scope, self.too_large())
-        payload = json.dumps(body).encode()
-        raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-        # The body is left unread, so the connection cannot be reused: say so.
-        raw += [(b"connection", b"close"), *((k.encode(), v.encode()) for k, v in headers.items())]
-        await send({"type": "http.response.start", "status": 413, "headers": raw})
-        await send({"type": "http.response.body", "body": payload})
+        await refuse(scope, send, self.too_large(), self.render)
+
+
+async def refuse(scope: Scope, send: Send, exc: ServerError, render: ErrorRender) -> None:
+    """Answer `exc` in the wire's shape without reading the request's body (so the connection closes)."""
+    body, headers = render(scope, exc)
+    payload = json.dumps(body).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    # The body is left unread, so the connection cannot be reused: say so.
+    raw += [(b"connection", b"close"), *((k.encode(), v.encode()) for k, v in headers.items())]
+    await send({"type": "http.response.start", "status": exc.status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})

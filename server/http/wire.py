@@ -23,6 +23,8 @@ class Wire:
     name: str
     router: APIRouter
     error_body: Callable[[ServerError], dict[str, Any]]
+    # The routes that generate (POST): admitted by the gate, refused at the door when it is full.
+    generation_paths: tuple[str, ...] = ()
     # What the wire keeps between requests, made once from the settings; it lives on app.state.<name>.
     make_state: Callable[[Settings], object] | None = None
 

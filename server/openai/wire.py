@@ -6,4 +6,4 @@ from ..http.wire import Wire
 from . import render
 from .routes import router
 
-WIRE = Wire("openai", router, render.error_body)
+WIRE = Wire("openai", router, render.error_body, generation_paths=("/v1/chat/completions", "/v1/completions"))

@@ -19,4 +19,4 @@ def error_body(exc: ServerError) -> dict[str, Any]:
     return {"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}}
 
 
-WIRE = Wire("responses", router, error_body, make_state)
+WIRE = Wire("responses", router, error_body, generation_paths=("/v1/responses",), make_state=make_state)

@@ -9,6 +9,7 @@ import pytest
 from server import presets
 from server.__main__ import main, parser
 from server.settings import SECTIONS, Settings, SettingsError, fields, load_settings
+from tests.conftest import ROOT
 
 PRESETS = presets.names()
 
@@ -108,6 +109,14 @@ def test_a_backend_refusing_its_configuration_exits_with_one_line(monkeypatch: p
     with pytest.raises(SystemExit) as no_url:
         main(["serve", "--backend", "upstream"])
     assert no_url.value.code == "glm-serve: --backend upstream needs --upstream-url"
+    # The demo preset and a model of one's own: refused, not one of them silently dropped.
+    for config in ("tiny-cpu", str(ROOT / "configs" / "tiny-cpu.yaml")):
+        with pytest.raises(SystemExit) as both:
+            main(["serve", "--config", config, "--model", "/some/dir"])
+        assert both.value.code == (
+            "glm-serve: demo: true (as the tiny-cpu preset sets) serves the bundled tiny model, not --model "
+            "/some/dir: drop one of the two"
+        )
     monkeypatch.setenv("HTTPS_PROXY", "socks5://127.0.0.1:1080")
     monkeypatch.setenv("BIGMODEL_API_KEY", "k.k")
     with pytest.raises(SystemExit) as socks:

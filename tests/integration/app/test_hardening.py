@@ -19,7 +19,7 @@ from server.app import create_app
 from server.backends.fake import FakeBackend
 from server.http.shutdown import DrainingServer
 from server.settings import Settings
-from tests.conftest import free_port, live_server
+from tests.conftest import free_port, live_server, tcp_state
 from tests.fake_server import WEATHER_TOOL, fake_server
 
 CHAT = {"model": "glm-test", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 64}
@@ -28,10 +28,12 @@ RESPONSES = {"model": "glm-test", "input": "hi"}
 LONG = "word " * 400  # 400 pieces: with a delay per piece, a stream that runs until it is ended
 
 
-def raw_request(port: int, path: str, head: dict[str, str], body: bytes) -> bytes:
+def raw_request(
+    port: int, path: str, head: dict[str, str], body: bytes, method: str = "POST", host: str = "test"
+) -> bytes:
     """Sends a request head and `body` (which may be shorter than it says) and reads the whole answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        lines = [f"POST {path} HTTP/1.1", "host: test", *(f"{k}: {v}" for k, v in head.items())]
+        lines = [f"{method} {path} HTTP/1.1", f"host: {host}", *(f"{k}: {v}" for k, v in head.items())]
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         answer = b""
         while chunk := sock.recv(65536):
@@ -103,8 +105,10 @@ def test_a_chunked_body_is_counted_as_it_arrives() -> None:
 class Streams:
     """n streamed chat requests held open (each read past its first chunk) until closed."""
 
-    def __init__(self, base: str, n: int, body: dict[str, object] | None = None) -> None:
-        self.client = httpx.Client(base_url=base, timeout=30)
+    def __init__(
+        self, base: str, n: int, body: dict[str, object] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        self.client = httpx.Client(base_url=base, timeout=30, headers=headers)
         self.responses = []
         self.lines = []  # kept: a line iterator that is collected closes its connection
         for _ in range(n):
@@ -152,7 +156,12 @@ def test_past_the_queue_bound_a_request_gets_429_with_retry_after() -> None:
             a = httpx.post(base + "/v1/messages", json=MESSAGES)
             assert a.status_code == 429 and a.json()["error"]["type"] == "rate_limit_error", a.text
             assert "retry-after" in a.headers
-            assert metric(base, 'glm_serve:rejected_requests_total{reason="queue_full"}') == 2
+            # Refused at the door, before the body is read: a body still on its way (or never coming)
+            # does not hold the answer up.
+            head = {"content-type": "application/json", "content-length": "100000", "connection": "close"}
+            partial = raw_request(port_of(base), "/v1/chat/completions", head, b'{"model": "glm-')
+            assert partial.startswith(b"HTTP/1.1 429") and b"retry-after" in partial.lower(), partial[:300]
+            assert metric(base, 'glm_serve:rejected_requests_total{reason="queue_full"}') == 3
             assert (
                 took < 1
             )  # refused at once, not after a wait (the issue's bound is 50 ms on a quiet machine)
@@ -163,6 +172,57 @@ def test_past_the_queue_bound_a_request_gets_429_with_retry_after() -> None:
         while backend.closed < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert httpx.post(base + "/v1/chat/completions", json=CHAT).status_code == 200
+
+
+# -- routing: no redirects, HEAD -----------------------------------------------------------------------------
+
+
+def test_no_redirect_is_answered_and_no_host_of_the_clients_choosing_comes_back() -> None:
+    """A trailing slash once got a 307 before authentication, its Location built from the Host header."""
+    with fake_server("hi", api_key="k3y") as (base, _):
+        for path in ("/metrics/", "/health/", "/v1/models/", "/v1/responses/", "/openapi.json/"):
+            for method in ("GET", "POST"):
+                head = {"connection": "close", "content-length": "0"}
+                answer = raw_request(port_of(base), path, head, b"", method=method, host="evil.example")
+                status = answer.split(b" ", 2)[1]
+                assert status == b"404", (path, method, answer[:200])
+                assert b"location:" not in answer.lower() and b"evil.example" not in answer, answer
+
+
+def test_head_is_answered_wherever_get_is() -> None:
+    with fake_server("hi", api_key="k3y") as (base, _):
+        auth = {"Authorization": "Bearer k3y"}
+        for path in ("/v1/models", "/health", "/metrics", "/openapi.json"):
+            got = httpx.get(base + path, headers=auth)
+            head = httpx.head(base + path, headers=auth)
+            assert (head.status_code, got.status_code) == (200, 200), path
+            assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"], path
+            assert int(head.headers["content-length"]) > 0, path
+        assert httpx.head(base + "/v1/models").status_code == 401  # the same rules as its GET
+        assert httpx.head(base + "/health").status_code == 200  # /health answers without the key
+        # Where only POST is served, the 405 says so; where GET is, HEAD is listed beside it.
+        posted = httpx.head(base + "/v1/chat/completions", headers=auth)
+        assert posted.status_code == 405 and posted.headers["allow"] == "POST"
+        deleted = httpx.request("DELETE", base + "/v1/models", headers=auth)
+        assert deleted.status_code == 405 and deleted.headers["allow"] == "GET, HEAD"
+
+
+def test_a_full_server_asks_for_the_key_before_it_says_it_is_full() -> None:
+    with fake_server(LONG, api_key="k3y", delay=0.05, batch=1, max_queued_requests=0) as (base, _):
+        auth = {"Authorization": "Bearer k3y"}
+        held = Streams(base, 1, headers=auth)
+        try:
+            assert httpx.post(base + "/v1/chat/completions", json=CHAT).status_code == 401
+            assert (
+                httpx.post(base + "/v1/messages", json=MESSAGES, headers={"x-api-key": "no"}).status_code
+                == 401
+            )
+            full = httpx.post(base + "/v1/responses", json=RESPONSES, headers=auth)
+            assert full.status_code == 429 and full.json()["error"]["type"] == "rate_limit_error", (
+                full.text
+            )
+        finally:
+            held.close()
 
 
 # -- slow readers -------------------------------------------------------------------------------------------
@@ -186,6 +246,16 @@ def test_a_client_that_stops_reading_is_closed_and_its_request_ended() -> None:
             while backend.closed == 0 and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert backend.closed == 1  # the backend stream was ended: an engine request would be aborted
+            # Its connection was reset, not left open with megabytes queued: the server's end is gone
+            # from the kernel's table within a second.
+            client_port = sock.getsockname()[1]
+            deadline = time.monotonic() + 1
+            while tcp_state(port_of(base), client_port) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert tcp_state(port_of(base), client_port) is None
+            with pytest.raises(ConnectionResetError):
+                while sock.recv(1 << 20):
+                    pass
             # The server stays healthy for everyone else.
             assert httpx.post(base + "/v1/chat/completions", json=CHAT).status_code == 200
         finally:

@@ -17,7 +17,7 @@ import pytest
 
 from server.app import create_app
 from server.settings import load_settings
-from tests.conftest import live_server, server_process, tiny_model_dir
+from tests.conftest import live_server, server_process, tcp_state, tiny_model_dir
 
 from .conftest import MODEL
 
@@ -138,6 +138,8 @@ def test_a_client_that_stops_reading_has_its_engine_requests_aborted(base: str) 
             now = metric(base, "vllm:generation_tokens_total")
             still = still + 1 if now == last else 0
             last = now
+        # Its connection was reset, not left open with megabytes queued for it.
+        assert tcp_state(int(base.rsplit(":", 1)[1]), sock.getsockname()[1]) is None
     generated = last - before
     assert 0 < generated < want / 2, generated  # aborted early, not generated to the end
     r = httpx.post(base + "/v1/chat/completions", json={**body, "n": 1, "max_tokens": 4, "stream": False})

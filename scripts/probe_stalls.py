@@ -1,0 +1,128 @@
+"""Stalls: the largest gap between streamed chunks on the CPU demo, round after round.
+
+    .venv/bin/python scripts/probe_stalls.py [--rounds 10] [--env NAME=VALUE ...] [--py-spy]
+
+Starts `glm-serve serve --model tiny-cpu` (the real engine, the tiny model) and runs `--rounds` rounds of
+four 3,000-token streams beside one small request, as an operator's first try of the demo would, and
+prints each round's largest gap between two chunks of any stream. `--env` sets a variable for the server
+(to try an engine setting); `--py-spy` dumps every process of the server the first time a gap passes a
+second (py-spy, installed apart). A figure of this machine, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from load import serve, stop
+
+PORT = 8431
+MODEL = "glm-tiny-demo"
+
+
+def body(max_tokens: int) -> dict[str, object]:
+    return {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": max_tokens,
+        "ignore_eos": True,
+        "stream": True,
+    }
+
+
+class Stream(threading.Thread):
+    """One streamed request read to its end; `gaps` holds (when, seconds) of every gap between chunks."""
+
+    def __init__(self, max_tokens: int, on_gap: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.max_tokens = max_tokens
+        self.gaps: list[tuple[float, float]] = []
+        self.on_gap = on_gap
+
+    def run(self) -> None:
+        url = f"http://127.0.0.1:{PORT}/v1/chat/completions"
+        with httpx.stream("POST", url, json=body(self.max_tokens), timeout=300) as r:
+            previous = None
+            for line in r.iter_lines():
+                if not line:
+                    continue
+                now = time.monotonic()
+                if previous is not None:
+                    self.gaps.append((now, now - previous))
+                    if now - previous > 1.0:
+                        self.on_gap.set()
+                previous = now
+
+
+def descendants(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    children = [int(p) for p in out.split()]
+    return children + [d for c in children for d in descendants(c)]
+
+
+def dump(pid: int, into: Path) -> None:
+    """py-spy's stacks of the server and every process under it, native frames included."""
+    py_spy = shutil.which("py-spy")
+    if py_spy is None:
+        print("  (py-spy is not installed: pip install py-spy)")
+        return
+    with into.open("a") as out:
+        for p in [pid, *descendants(pid)]:
+            out.write(f"==== pid {p}: {Path(f'/proc/{p}/cmdline').read_bytes()[:120]!r}\n")
+            out.flush()
+            subprocess.run([py_spy, "dump", "--native", "--pid", str(p)], stdout=out, stderr=out, timeout=60)
+    print(f"  a gap passed 1 s: stacks in {into}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--py-spy", action="store_true")
+    args = ap.parse_args()
+    env = dict(os.environ)
+    env.update(item.split("=", 1) for item in args.env)
+    cmd = [sys.executable, "-m", "server", "serve", "--model", "tiny-cpu", "--port", str(PORT)]
+    cmd += ["--log-level", "warning"]
+    proc = serve(cmd, f"http://127.0.0.1:{PORT}/health", env)
+    print(
+        f"tiny-cpu demo, {args.rounds} rounds of 4 x 3000-token streams + 1 small request; {args.env or ''}"
+    )
+    dumped = False
+    worst: list[float] = []
+    try:
+        for r in range(args.rounds):
+            stalled = threading.Event()
+            streams = [Stream(3000, stalled) for _ in range(4)] + [Stream(16, stalled)]
+            start = time.monotonic()
+            for s in streams:
+                s.start()
+            while any(s.is_alive() for s in streams):
+                if args.py_spy and stalled.wait(0.2) and not dumped:
+                    dumped = True
+                    dump(proc.pid, Path(f"/tmp/stall-{os.getpid()}.txt"))
+                time.sleep(0.05)
+            gaps = [g for s in streams for g in s.gaps]
+            when, largest = max(gaps, key=lambda g: g[1])
+            worst.append(largest)
+            print(
+                f"  round {r + 1:>2}: largest gap {largest * 1000:7.0f} ms, {when - start:5.1f} s in; "
+                f"round took {time.monotonic() - start:5.1f} s"
+            )
+        print(
+            f"largest gap over all rounds: {max(worst) * 1000:.0f} ms; rounds over 1 s: "
+            f"{sum(g > 1 for g in worst)} of {len(worst)}"
+        )
+    finally:
+        stop(proc)
+
+
+if __name__ == "__main__":
+    main()
