@@ -38,13 +38,14 @@ def body(max_tokens: int) -> dict[str, object]:
 
 
 class Stream(threading.Thread):
-    """One streamed request read to its end; `gaps` holds (when, seconds) of every gap between chunks."""
+    """One streamed request read to its end; `gaps` holds (when, seconds) of every gap between chunks,
+    `last` the time of its latest chunk."""
 
-    def __init__(self, max_tokens: int, on_gap: threading.Event) -> None:
+    def __init__(self, max_tokens: int) -> None:
         super().__init__(daemon=True)
         self.max_tokens = max_tokens
         self.gaps: list[tuple[float, float]] = []
-        self.on_gap = on_gap
+        self.last = time.monotonic()
 
     def run(self) -> None:
         url = f"http://127.0.0.1:{PORT}/v1/chat/completions"
@@ -56,9 +57,7 @@ class Stream(threading.Thread):
                 now = time.monotonic()
                 if previous is not None:
                     self.gaps.append((now, now - previous))
-                    if now - previous > 1.0:
-                        self.on_gap.set()
-                previous = now
+                previous = self.last = now
 
 
 def descendants(pid: int) -> list[int]:
@@ -68,13 +67,20 @@ def descendants(pid: int) -> list[int]:
 
 
 def dump(pid: int, into: Path) -> None:
-    """py-spy's stacks of the server and every process under it, native frames included."""
+    """py-spy's stacks of the server and every process under it, native frames included, after the
+    connections' queues (what the kernel holds unread or unsent on each side)."""
+    with into.open("a") as out:
+        out.write(
+            subprocess.run(
+                ["ss", "-tn", f"( sport = :{PORT} or dport = :{PORT} )"], capture_output=True, text=True
+            ).stdout
+        )
     py_spy = shutil.which("py-spy")
     if py_spy is None:
         print("  (py-spy is not installed: pip install py-spy)")
         return
     with into.open("a") as out:
-        for p in [pid, *descendants(pid)]:
+        for p in [os.getpid(), pid, *descendants(pid)]:  # this client too: is it reading?
             out.write(f"==== pid {p}: {Path(f'/proc/{p}/cmdline').read_bytes()[:120]!r}\n")
             out.flush()
             subprocess.run([py_spy, "dump", "--native", "--pid", str(p)], stdout=out, stderr=out, timeout=60)
@@ -99,13 +105,14 @@ def main() -> None:
     worst: list[float] = []
     try:
         for r in range(args.rounds):
-            stalled = threading.Event()
-            streams = [Stream(3000, stalled) for _ in range(4)] + [Stream(16, stalled)]
+            streams = [Stream(3000) for _ in range(4)] + [Stream(16)]
             start = time.monotonic()
             for s in streams:
                 s.start()
             while any(s.is_alive() for s in streams):
-                if args.py_spy and stalled.wait(0.2) and not dumped:
+                # In a stall (every running stream silent for a second): what each process is doing.
+                silent = time.monotonic() - max(s.last for s in streams if s.is_alive())
+                if args.py_spy and not dumped and silent > 1.0:
                     dumped = True
                     dump(proc.pid, Path(f"/tmp/stall-{os.getpid()}.txt"))
                 time.sleep(0.05)

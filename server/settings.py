@@ -116,6 +116,11 @@ class EngineSettings(_Section):
     )
     vllm_args: dict[str, Any] = Field(default_factory=dict, description="more AsyncEngineArgs, as JSON")
     render_workers: int = Field(4, description="threads that render and tokenize prompts (local backend)")
+    cpu_session_nice: int = Field(
+        19,
+        description="on CPU, this server's session scheduling niceness (autogroup), so that the engine's "
+        "spinning never starves clients in other sessions; 0 leaves it",
+    )
 
     def served_name(self) -> str:
         return self.served_model_name or (Path(self.model).name if self.model else "glm")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.request import ChatRequest, Message
 from ...settings import EngineSettings
-from . import lifeline, weights
+from . import lifeline, sharing, weights
 from .images import ImageLoader
 from .prompt import PromptRenderer, profile
 from .sizing.fit import plan
@@ -197,6 +197,8 @@ def load(checked: Checked) -> Engine:
     engine = checked.engine
     template = checked.profile or read_template(checked.args, engine)
     lifeline.arm()
+    if detect_gpus() is None:
+        sharing.give_way(engine.cpu_session_nice)
     llm = AsyncLLM.from_engine_args(checked.args)
     tokenizer = llm.get_tokenizer()
     # The model decides whether images go in (a V model's vision tower), the template where.

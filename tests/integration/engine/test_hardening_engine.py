@@ -151,6 +151,10 @@ def test_sigterm_ends_every_stream_and_exits_cleanly(tmp_path: Path) -> None:
     grace = 1.0
     log = tmp_path / "serve.log"
     with server_process(["--model", "tiny-cpu", "--shutdown-grace", str(grace)], log) as (proc, base):
+        # A session of its own, as a server in its own terminal: on CPU it gives way to other sessions
+        # (sharing.py), whose clients its engine's spinning would otherwise starve for seconds.
+        if Path("/proc/self/autogroup").exists():
+            assert Path(f"/proc/{proc.pid}/autogroup").read_text().strip().endswith("nice 19")
         # More tokens than the tiny model makes in the grace period on this CPU: cut by the drain.
         threads, outs = start_streams(base, 8, 4000)
         start = time.monotonic()
