@@ -4,9 +4,11 @@
 
 Starts `glm-serve serve --model tiny-cpu` (the real engine, the tiny model) and runs `--rounds` rounds of
 four 3,000-token streams beside one small request, as an operator's first try of the demo would, and
-prints each round's largest gap between two chunks of any stream. `--env` sets a variable for the server
-(to try an engine setting); `--py-spy` dumps every process of the server the first time a gap passes a
-second (py-spy, installed apart). A figure of this machine, not a test.
+prints each round's largest gap between two chunks of any stream. The server runs in a session of its own,
+as in a terminal of its own. `--env` sets a variable for the server (`GLM_SERVE_CPU_SESSION_NICE=0` shows
+the stalls the default prevents); `--py-spy` writes, the first time every stream has been silent for a
+second, the connections' socket queues and the stacks of this client and every server process (py-spy,
+installed apart). A figure of this machine, not a test.
 """
 
 from __future__ import annotations
