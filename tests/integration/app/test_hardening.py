@@ -218,9 +218,7 @@ def test_a_full_server_asks_for_the_key_before_it_says_it_is_full() -> None:
                 == 401
             )
             full = httpx.post(base + "/v1/responses", json=RESPONSES, headers=auth)
-            assert full.status_code == 429 and full.json()["error"]["type"] == "rate_limit_error", (
-                full.text
-            )
+            assert full.status_code == 429 and full.json()["error"]["type"] == "rate_limit_error", full.text
         finally:
             held.close()
 
