@@ -2,7 +2,8 @@
 
     resolve   the model to load (the tiny demo is built on first use) and, on GPUs, the context that fits
     check     the weights hold every file, the template is one we parse, vLLM takes the arguments
-    load      vLLM's AsyncLLM, its engine processes tied to this one (lifeline.py)
+    load      vLLM's AsyncLLM, its engine processes tied to this one (lifeline.py); on CPU, the session
+              giving way to other sessions (sharing.py)
     warm up   the chat template rendered and tokenized once, before any client waits on it
     ready     one log line
     stop      the mirror: vLLM's output handler, then the engine, then its heap
