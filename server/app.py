@@ -112,7 +112,8 @@ def create_app(
             setattr(app.state, wire.name, wire.make_state(settings))
     _add_service_routes(app, authed)
     _add_error_handlers(app)
-    # Outermost last: HEAD as GET, then admission at the door, then the body limit, then the app.
+    # Each added middleware wraps the ones before: a request meets HEAD-as-GET first, then admission at
+    # the door, then the body limit, then the app.
     app.add_middleware(BodyLimit, max_bytes=int(settings.limits.max_body_mb * 1e6), render=error_answer)
     paths = [path for wire in WIRES for path in wire.generation_paths]
     app.add_middleware(Admission, gate=state.gate, paths=paths, api_key=state.api_key, render=error_answer)
