@@ -124,7 +124,27 @@ def decode(raw: str, types: Types) -> Any:
                 continue
             if isinstance(value, dict | list):
                 return value
+    if "string" not in types and (inner := _json_string(text)) is not None:
+        # The schema wants no string, and the model wrote its value as JSON text inside a string
+        # (`"42"`, or `[{\"id\": 1}]` with its quotes escaped, as GLM-4.7 does for Claude Code's todos):
+        # the value is what that text decodes to, if it is of a type the schema takes.
+        value = decode(inner, types)
+        if not isinstance(value, str):
+            return value
     return raw
+
+
+def _json_string(text: str) -> str | None:
+    """The text inside `text` read as a JSON string: a quoted string literal, or text whose quotes are
+    escaped as they would be inside one; None when it is neither (or is its own inside)."""
+    for literal in (text, f'"{text}"') if '\\"' in text or text[:1] == '"' else ():
+        try:
+            inner = json.loads(literal)
+        except ValueError:
+            continue
+        if isinstance(inner, str) and inner != text:
+            return inner
+    return None
 
 
 def _could_be_literal(core: str, closed: bool, literal: str) -> bool:
