@@ -211,21 +211,6 @@ class Settings(BaseModel):
                 raise ValueError(f"unknown setting {name!r}")
         return sections
 
-    def replace(self, **changes: Any) -> Settings:
-        """A copy with some flat-named values changed, each in its section."""
-        by_section: dict[str, dict[str, Any]] = {}
-        for name, value in changes.items():
-            by_section.setdefault(SECTION_OF[name], {})[name] = value
-        return self.model_copy(
-            update={
-                name: getattr(self, name).model_copy(update=update) for name, update in by_section.items()
-            }
-        )
-
-    def flat(self) -> dict[str, Any]:
-        """The values under their flat names, as the flags and YAML keys name them."""
-        return {name: getattr(getattr(self, SECTION_OF[name]), name) for name in SECTION_OF}
-
 
 def _as_dict(value: Any) -> dict[str, Any]:
     return value.model_dump() if isinstance(value, BaseModel) else dict(value)
