@@ -42,9 +42,9 @@ class Admission:
         gate = self.gate
         if (
             scope["type"] == "http"
-            and (gate.draining or gate.saturated())
             and scope["method"] == "POST"
             and scope["path"] in self.paths
+            and (gate.draining or gate.saturated())
             and key_accepted(self.api_key, Headers(scope=scope))
         ):
             try:
