@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.backend import Backend, Passthrough
 from ..settings import EngineSettings, Settings
+
+if TYPE_CHECKING:
+    from .remote.hosted import HostedBackend
 
 log = logging.getLogger("glm_serve")
 
@@ -55,7 +59,7 @@ def choose_passthrough(settings: Settings, backend: Backend) -> Passthrough | No
     for candidate in (backend, getattr(backend, "secondary", None)):
         if isinstance(candidate, HostedBackend):
             return candidate
-    return HostedBackend(settings.remote, settings.engine.served_model_name) if api_key() else None
+    return _hosted(settings) if api_key() else None
 
 
 def _one_backend(settings: Settings, kind: str) -> tuple[Backend, Settings, str]:
@@ -95,7 +99,7 @@ def _one_backend(settings: Settings, kind: str) -> tuple[Backend, Settings, str]
     return _local(settings, "no usable GPU with local weights and no hosted key", demo=True)
 
 
-def _hosted(settings: Settings) -> Backend:
+def _hosted(settings: Settings) -> HostedBackend:
     from .remote.hosted import HostedBackend
 
     return HostedBackend(settings.remote, settings.engine.served_model_name)
