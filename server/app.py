@@ -122,10 +122,16 @@ def create_app(
 
 
 def _methods_on(request: Request) -> list[str]:
+    matching = [
+        route
+        for route in request.app.router.routes
+        if isinstance(route, Route) and route.matches(request.scope)[0] == Match.PARTIAL
+    ]
+    # A path some route names outright (/v1/responses/compact) is that resource, not also an {id}.
+    exact = [route for route in matching if "{" not in route.path]
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.matches(request.scope)[0] == Match.PARTIAL:
-            methods |= route.methods or set()
+    for route in exact or matching:
+        methods |= route.methods or set()
     if "GET" in methods:
         methods.add("HEAD")  # HeadAsGet answers it
     return sorted(methods)

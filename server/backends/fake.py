@@ -6,16 +6,16 @@ import asyncio
 import re
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from parsers import GlmParser, LayoutName, TextDelta, ToolCallEnd
-from parsers.tags import TAGS
+from parsers.tags import CALL_OPEN, TAGS, THINK_CLOSE, render_tool_call
 
 from ..core.backend import Health
 from ..core.errors import ContextTooLong
 from ..core.events import MessageEnd, MessageStart, StreamEvent, Usage, finish_reason
-from ..core.request import ChatRequest, CompletionRequest
+from ..core.request import NEUTRAL_SAMPLING, ChatRequest, CompletionRequest, NamedTool
 from .local.prompt import template_messages
 
 Script = Callable[[ChatRequest | CompletionRequest], str]
@@ -100,12 +100,18 @@ class FakeBackend:
     def stream(self, req: ChatRequest | CompletionRequest) -> AsyncIterator[StreamEvent]:
         return self._stream(req)
 
+    def _thinks(self, req: ChatRequest) -> bool:
+        return req.thinking.enabled if req.thinking.enabled is not None else self._default_thinking
+
     async def _stream(self, req: ChatRequest | CompletionRequest) -> AsyncIterator[StreamEvent]:
         self.requests.append(req)
         prompt_tokens = len(await self.tokenize(req))
         if prompt_tokens >= self._context:
             raise ContextTooLong(f"prompt is {prompt_tokens} tokens; the context is {self._context}")
-        raw, stop_sequence = _apply_stops(self._script(req), req.sampling.stop)
+        script = self._script(req)
+        if isinstance(req, ChatRequest) and req.forces_call and CALL_OPEN not in script:
+            script = forced_call(req, self._layout, self._thinks(req))
+        raw, stop_sequence = _apply_stops(script, req.sampling.stop)
         pieces = pieces_of(raw)
         engine_reason = "stop"
         limit = req.sampling.max_tokens
@@ -113,16 +119,14 @@ class FakeBackend:
             pieces, engine_reason, stop_sequence = pieces[:limit], "length", None
         self.opened += 1
         try:
-            yield MessageStart(f"chatcmpl-{uuid.uuid4().hex}", req.model, prompt_tokens, backend=self.name)
+            used = NEUTRAL_SAMPLING.under(req.sampling)  # it samples nothing: the knobs as given
+            yield MessageStart(f"chatcmpl-{uuid.uuid4().hex}", req.model, prompt_tokens, self.name, used)
             parser: GlmParser | None = None
             if isinstance(req, ChatRequest):
-                thinking = (
-                    req.thinking.enabled if req.thinking.enabled is not None else self._default_thinking
-                )
                 tools: list[dict[str, Any]] | None = (
                     [t.as_openai() for t in req.tools] if req.parses_tools else None
                 )
-                parser = GlmParser(self._layout, tools, starts_in_reasoning=thinking)
+                parser = GlmParser(self._layout, tools, starts_in_reasoning=self._thinks(req))
             called = False
             reasoning_tokens = 0
             for piece in pieces:
@@ -142,6 +146,32 @@ class FakeBackend:
             yield MessageEnd(finish_reason(engine_reason, called), usage, stop_sequence)
         finally:
             self.closed += 1
+
+
+def forced_call(req: ChatRequest, layout: LayoutName, thinking: bool) -> str:
+    """What an engine enforcing tool_choice makes the model write: a call to the named tool (or the
+    first), with each required argument a placeholder of its declared type."""
+    choice = req.tool_choice
+    tool = next(t for t in req.tools if not isinstance(choice, NamedTool) or t.name == choice.name)
+    properties = tool.parameters.get("properties") or {}
+    args = {name: _placeholder(properties.get(name) or {}) for name in tool.parameters.get("required") or ()}
+    opening = f"A call to {tool.name} is required.{THINK_CLOSE}" if thinking else ""
+    return opening + render_tool_call(tool.name, args, layout)
+
+
+_PLACEHOLDERS: dict[str, Any] = {"string": "example", "number": 1, "integer": 1, "boolean": True}
+
+
+def _placeholder(prop: Mapping[str, Any]) -> Any:
+    """A value of the property's type (its first enum value where it lists some)."""
+    if enum := prop.get("enum"):
+        return enum[0]
+    kind = prop.get("type")
+    if kind == "array":
+        return []
+    if kind == "object":
+        return {}
+    return _PLACEHOLDERS.get(kind, "example") if isinstance(kind, str) else "example"
 
 
 def _apply_stops(text: str, stops: tuple[str, ...]) -> tuple[str, str | None]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
+
+from .request import SamplingValues
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
@@ -16,6 +18,7 @@ class MessageStart:
     model: str
     prompt_tokens: int  # 0 when the backend learns it only at the end (hosted APIs)
     backend: str = ""  # which backend serves this response (a fallback pair has two)
+    sampling: SamplingValues | None = None  # what it samples with; None where the backend cannot know
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,17 @@ class TokenLogprob:
     token: str
     logprob: float
     top: tuple[TopLogprob, ...] = ()
+
+    def as_openai(self) -> dict[str, Any]:
+        """The token as OpenAI's chat and Responses logprobs write it (bytes: its UTF-8)."""
+        return {
+            "token": self.token,
+            "logprob": self.logprob,
+            "bytes": list(self.token.encode()),
+            "top_logprobs": [
+                {"token": x.token, "logprob": x.logprob, "bytes": list(x.token.encode())} for x in self.top
+            ],
+        }
 
 
 @dataclass(frozen=True, slots=True)

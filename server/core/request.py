@@ -87,6 +87,30 @@ class Sampling:
 
 
 @dataclass(frozen=True, slots=True)
+class SamplingValues:
+    """The knobs a response says it was sampled with: the request's where it set them, else a backend's
+    defaults (the model's generation_config, a hosted API's documented ones). Responses echo them."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+
+    def under(self, s: Sampling) -> SamplingValues:
+        """These as defaults, overridden by what `s` sets."""
+        return SamplingValues(
+            self.temperature if s.temperature is None else s.temperature,
+            self.top_p if s.top_p is None else s.top_p,
+            self.presence_penalty if s.presence_penalty is None else s.presence_penalty,
+            self.frequency_penalty if s.frequency_penalty is None else s.frequency_penalty,
+        )
+
+
+# OpenAI's and vLLM's own defaults: what applies where nothing else is known.
+NEUTRAL_SAMPLING = SamplingValues()
+
+
+@dataclass(frozen=True, slots=True)
 class Thinking:
     """GLM's thinking controls, passed to the chat template. None leaves the template's default."""
 

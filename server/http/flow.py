@@ -22,13 +22,14 @@ async def respond(
     streams: Sequence[AsyncIterator[StreamEvent]],
     *,
     stream: bool,
-    sse: Callable[[Events], AsyncIterator[bytes]],
+    sse: Callable[[Events], AsyncIterator[bytes]] | None,
     whole: Callable[[Events], Awaitable[Any]],
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """Answer with `streams` (opened by deps.open_stream, one per choice): each is primed first, so a
     failure before any output is an error status, not a 200 with an error event; then `sse` renders them
-    as an event stream, or `whole` folds them into one JSON body (499 if the client left meanwhile)."""
+    as an event stream (routes that answer only whole pass None), or `whole` folds them into one JSON
+    body (499 if the client left meanwhile)."""
     primed: Events = []
     first = None
     try:
@@ -41,6 +42,7 @@ async def respond(
         raise
     all_headers = {**(served_by(first) if first is not None else {}), **(headers or {})}
     if stream:
+        assert sse is not None, "a route that cannot stream never asks to"
         return EventStreamResponse(sse(primed), all_headers, serving(request).stream_write_timeout)
     try:
         body = await until_disconnect(request, whole(primed))

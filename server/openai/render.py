@@ -52,19 +52,7 @@ def _add_usage(total: Usage | None, usage: Usage) -> Usage:
 
 
 def _logprobs_body(tokens: Sequence[TokenLogprob]) -> dict[str, Any]:
-    return {
-        "content": [
-            {
-                "token": t.token,
-                "logprob": t.logprob,
-                "bytes": list(t.token.encode()),
-                "top_logprobs": [
-                    {"token": x.token, "logprob": x.logprob, "bytes": list(x.token.encode())} for x in t.top
-                ],
-            }
-            for t in tokens
-        ]
-    }
+    return {"content": [t.as_openai() for t in tokens]}
 
 
 def _total_usage(choices: Sequence[Completion]) -> Usage:

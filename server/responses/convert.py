@@ -29,12 +29,13 @@ from ..core.request import (
     Tool,
     ToolChoice,
 )
-from . import schema
-from .seal import ReasoningSeal
+from . import compact, schema
+from .seal import Seal
 
 log = logging.getLogger("glm_serve.responses")
 
 CUSTOM_ARGUMENT = "input"
+LOGPROBS = "message.output_text.logprobs"  # the `include` value that asks for the answer's logprobs
 # reasoning.effort in the levels GLM's templates know (GLM-5.2+ read low / high / max); none and
 # minimal turn thinking off.
 _EFFORT = {"low": "low", "medium": "high", "high": "high", "xhigh": "max", "max": "max"}
@@ -49,23 +50,21 @@ class Converted:
     sealed_reasoning: bool = False  # include asked for reasoning.encrypted_content
 
 
-def input_items(body: schema.ResponsesRequest) -> tuple[schema.Item, ...]:
+def input_items(body: schema.ResponsesRequest | schema.CompactRequest) -> tuple[schema.Item, ...]:
     """The request's input as items (a string is one user message)."""
     if isinstance(body.input, str):
         return (schema.MessageItem(role="user", content=body.input),) if body.input else ()
     return tuple(body.input)
 
 
-def chat_request(
-    body: schema.ResponsesRequest, seal: ReasoningSeal, earlier: Sequence[schema.Item] = ()
-) -> Converted:
+def chat_request(body: schema.ResponsesRequest, seal: Seal, earlier: Sequence[schema.Item] = ()) -> Converted:
     """The core request for `body`, after the `earlier` items of the conversation (those a
     previous_response_id brought back)."""
     if body.background:
         raise InvalidRequest("background responses are not supported; stream instead", param="background")
     tools, custom, dropped = _tools(body.tools or ())
     tools, choice = _tool_choice(body.tool_choice, tools)
-    history = _messages((*earlier, *input_items(body)), seal, len(earlier))
+    history = messages((*earlier, *input_items(body)), seal, len(earlier))
     if not history:
         raise InvalidRequest("input is empty: send at least one message", param="input")
     system = (Message("system", body.instructions),) if body.instructions else ()
@@ -80,6 +79,10 @@ def chat_request(
             max_tokens=body.max_output_tokens,
             temperature=body.temperature,
             top_p=body.top_p,
+            presence_penalty=body.presence_penalty,
+            frequency_penalty=body.frequency_penalty,
+            logprobs=LOGPROBS in (body.include or ()),
+            top_logprobs=body.top_logprobs or 0,
             seed=body.seed,
             top_k=body.top_k,
             min_p=body.min_p,
@@ -200,7 +203,8 @@ class _Turn:
         )
 
 
-def _messages(given: Sequence[schema.Item], seal: ReasoningSeal, earlier: int) -> list[Message]:
+def messages(given: Sequence[schema.Item], seal: Seal, earlier: int) -> list[Message]:
+    """The items as GLM's turns; `earlier` of them came from a stored response (input[] indexes the rest)."""
     out: list[Message] = []
     turn = _Turn()
 
@@ -233,6 +237,16 @@ def _messages(given: Sequence[schema.Item], seal: ReasoningSeal, earlier: int) -
         elif isinstance(item, schema.ToolOutputItem):
             flush()
             out.append(Message("tool", _text(item.output, f"{where}.output"), tool_call_id=item.call_id))
+        elif isinstance(item, schema.CompactionItem):
+            flush()
+            summary = seal.open(item.encrypted_content, "compaction")
+            if summary is None:
+                raise InvalidRequest(
+                    "this compaction item was not made by this server, or its secret has changed since "
+                    "(set --responses-secret to keep one across restarts); compact the history again",
+                    param=f"{where}.encrypted_content",
+                )
+            out.append(compact.context_message(summary))
         elif isinstance(item, schema.ItemReference):
             raise InvalidRequest("item_reference is not supported: send the item itself", param=f"{where}.id")
         else:
@@ -276,7 +290,7 @@ def _text(content: str | list[schema.Part], where: str) -> str:
     return "".join(p for p in got if isinstance(p, str))
 
 
-def _reasoning(item: schema.ReasoningItem, seal: ReasoningSeal) -> str | None:
+def _reasoning(item: schema.ReasoningItem, seal: Seal) -> str | None:
     """The reasoning an item carries: its sealed text when it has one (a bad seal: none at all), else the
     reasoning_text it shows. A summary is a display, not the reasoning, and is not read back."""
     if item.encrypted_content is not None:

@@ -25,7 +25,8 @@ import msgspec
 from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
 
 from ..core.errors import ContextTooLong, RateLimited, ServerError, internal_error
-from ..core.events import MessageEnd, MessageStart, StreamEvent, Usage
+from ..core.events import LogprobsDelta, MessageEnd, MessageStart, StreamEvent, Usage
+from ..core.request import SamplingValues
 from ..http import sse
 from .freeform import FreeformInput
 
@@ -51,10 +52,20 @@ def _id(prefix: str) -> str:
 def usage_body(usage: Usage) -> dict[str, Any]:
     return {
         "input_tokens": usage.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+        # cache_write_tokens: what a prompt cache charged for writing; prefix caching writes for free.
+        "input_tokens_details": {"cached_tokens": usage.cached_tokens, "cache_write_tokens": 0},
         "output_tokens": usage.completion_tokens,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.total_tokens,
+    }
+
+
+def sampling_fields(values: SamplingValues) -> dict[str, float]:
+    return {
+        "temperature": values.temperature,
+        "top_p": values.top_p,
+        "presence_penalty": values.presence_penalty,
+        "frequency_penalty": values.frequency_penalty,
     }
 
 
@@ -81,6 +92,7 @@ class Output:
         self,
         head: dict[str, Any],
         *,
+        max_tool_calls: int | None = None,
         custom_tools: frozenset[str] = frozenset(),
         summary: bool = False,
         seal: Callable[[str], str] | None = None,
@@ -108,15 +120,31 @@ class Output:
         self._freeform: FreeformInput | None = None
         self._done: list[str] = []  # the finished items' JSON, reused in the final response's
         self._where = ""  # the open item's id and index, as JSON fields
+        self._calls_left = max_tool_calls  # past it, the model's calls are ignored (OpenAI's rule)
+        self._ignoring = False  # inside a call past max_tool_calls
+        self._logprobs: list[dict[str, Any]] = []  # the open message's, when the request asked for them
+        self._unsent_logprobs: list[dict[str, Any]] = []  # not yet on a delta event
 
     # -- events in --------------------------------------------------------------------------------
 
     def feed(self, event: StreamEvent) -> Frames:
         out: Frames = []
-        if isinstance(event, TextDelta):
+        if self._ignoring and isinstance(event, ToolArgsDelta | ToolCallEnd):
+            self._ignoring = not isinstance(event, ToolCallEnd)
+        elif isinstance(event, TextDelta):
             self._open_message(out)
             self._text.append(event.text)
-            self._delta(out, "response.output_text.delta", ',"content_index":0,"logprobs":[]', event.text)
+            # The engine reports a step's logprobs after its text: they ride on the next delta.
+            sent, self._unsent_logprobs = self._unsent_logprobs, []
+            extra = ',"content_index":0,"logprobs":' + (_dumps(sent) if sent else "[]")
+            self._delta(out, "response.output_text.delta", extra, event.text)
+        elif isinstance(event, LogprobsDelta):
+            # The answer's tokens, those the parser held back before the answer opened included;
+            # reasoning and calls have no logprobs field.
+            if self._kind in (None, "message"):
+                tokens = [t.as_openai() for t in event.tokens]
+                self._logprobs += tokens
+                self._unsent_logprobs += tokens
         elif isinstance(event, ReasoningDelta):
             self._open_reasoning(out)
             self._text.append(event.text)
@@ -131,11 +159,17 @@ class Output:
             elif self._kind == "function_call":
                 self._delta(out, "response.function_call_arguments.delta", "", event.json)
         elif isinstance(event, ToolCallStart):
-            self._open_call(event.name, out)
+            if self._calls_left == 0:
+                self._ignoring = True
+            else:
+                self._calls_left = None if self._calls_left is None else self._calls_left - 1
+                self._open_call(event.name, out)
         elif isinstance(event, ToolCallEnd):
             self._close("completed", out)
         elif isinstance(event, MessageStart):
             self.response["model"] = event.model
+            if event.sampling is not None:
+                self.response.update(sampling_fields(event.sampling))
             self._lifecycle(out, "response.created", "response.in_progress")
         elif isinstance(event, MessageEnd):
             self.finish(event, out)
@@ -172,6 +206,8 @@ class Output:
 
     def _add(self, item: dict[str, Any], out: Frames) -> None:
         self._close("completed", out)
+        if item["type"] != "message":  # logprobs of tokens between items belong to no answer
+            self._logprobs, self._unsent_logprobs = [], []
         self.items.append(item)
         self._kind = item["type"]
         self._where = '"item_id":"%s","output_index":%d' % (item["id"], self._index)
@@ -236,8 +272,9 @@ class Output:
         text = "".join(self._text)
         at = self._at()
         if kind == "message":
-            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-            self._emit(out, "response.output_text.done", **at, content_index=0, text=text, logprobs=[])
+            logprobs, self._logprobs, self._unsent_logprobs = self._logprobs, [], []
+            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs}
+            self._emit(out, "response.output_text.done", **at, content_index=0, text=text, logprobs=logprobs)
             self._emit(out, "response.content_part.done", **at, content_index=0, part=part)
             item["content"] = [part]
         elif kind == "reasoning":

@@ -9,12 +9,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ..core.errors import NotFound
+from ..core.collect import collect
+from ..core.errors import InvalidRequest, NotFound
 from ..core.events import StreamEvent
+from ..core.request import NEUTRAL_SAMPLING, SamplingValues
 from ..http.deps import check_model, get_backend, json_body, open_stream
 from ..http.flow import respond
 from ..http.openapi import takes
-from . import convert, render, schema
+from . import compact, convert, render, schema
 from .state import state
 from .store import ResponseStore, Stored
 
@@ -33,14 +35,17 @@ def _stored(store: ResponseStore, response_id: str, param: str = "previous_respo
     return found
 
 
-def _head(body: schema.ResponsesRequest) -> dict[str, Any]:
-    """The request's settings as a response echoes them."""
+def _head(body: schema.ResponsesRequest, sampling: SamplingValues) -> dict[str, Any]:
+    """The request's settings as a response echoes them: every field of OpenAI's response object, with
+    the values applied (`sampling` until the backend says what it used)."""
     fmt = body.text.format if body.text and body.text.format else schema.TextFormat()
     choice = body.tool_choice
     return {
+        "completed_at": None,
         "model": body.model,
         "instructions": body.instructions,
         "max_output_tokens": body.max_output_tokens,
+        "max_tool_calls": body.max_tool_calls,
         "parallel_tool_calls": body.parallel_tool_calls,
         "previous_response_id": body.previous_response_id,
         "reasoning": {
@@ -48,19 +53,38 @@ def _head(body: schema.ResponsesRequest) -> dict[str, Any]:
             "summary": body.reasoning.summary if body.reasoning else None,
         },
         "store": body.store,
-        "temperature": body.temperature,
+        "background": False,
+        **render.sampling_fields(sampling),
+        "top_logprobs": body.top_logprobs or 0,
         "text": {"format": fmt.model_dump(by_alias=True, exclude_none=True)},
         "tool_choice": choice.model_dump(exclude_none=True)
         if isinstance(choice, schema.ToolChoice)
         else choice or "auto",
-        "tools": [t.model_dump(exclude_none=True) for t in body.tools or ()],
-        "top_p": body.top_p,
+        "tools": [_echoed(t) for t in body.tools or ()],
         "truncation": body.truncation or "disabled",
         "user": body.user,
+        "safety_identifier": body.safety_identifier,
         "metadata": body.metadata or {},
         "prompt_cache_key": body.prompt_cache_key,
         "service_tier": body.service_tier or "default",
     }
+
+
+def _echoed(tool: schema.Tool) -> dict[str, Any]:
+    """A tool as OpenAI echoes it: a function with every field (strict as applied: only when asked), a
+    custom tool with its format; others (left out of the prompt) as sent."""
+    if tool.type == "function":
+        return {
+            "type": "function",
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters,
+            "strict": bool(tool.strict),
+        }
+    if tool.type == "custom":
+        fmt = tool.format or {"type": "text"}
+        return {"type": "custom", "name": tool.name, "description": tool.description, "format": fmt}
+    return tool.model_dump(exclude_none=True)
 
 
 @router.post("/v1/responses", openapi_extra=takes(schema.ResponsesRequest, streams=True))
@@ -72,7 +96,8 @@ async def create_response(request: Request) -> Response:
     converted = convert.chat_request(body, seal, earlier)
     check_model(backend, converted.request.model)
     output = render.Output(
-        _head(body),
+        _head(body, NEUTRAL_SAMPLING.under(converted.request.sampling)),
+        max_tool_calls=body.max_tool_calls,
         custom_tools=converted.custom_tools,
         summary=converted.summary,
         seal=seal.seal if converted.sealed_reasoning else None,
@@ -120,6 +145,29 @@ async def _then_store(
 def _keep(store: ResponseStore, output: render.Output, items: tuple[schema.Item, ...]) -> None:
     made = tuple(schema.item_adapter.validate_python(item) for item in output.items)
     store.put(output.response, (*items, *made))
+
+
+@router.post("/v1/responses/compact", openapi_extra=takes(schema.CompactRequest))
+async def compact_response(request: Request) -> Response:
+    """The conversation summarised by the served model: the user's messages, then one compaction item."""
+    body = await json_body(request, schema.CompactRequest)
+    backend, wire = await get_backend(request), state(request)
+    check_model(backend, body.model)
+    earlier = _stored(wire.store, body.previous_response_id).items if body.previous_response_id else ()
+    items = (*earlier, *convert.input_items(body))
+    if not items:
+        raise InvalidRequest("input is empty: there is nothing to compact", param="input")
+    history = convert.messages(items, wire.seal, len(earlier))
+    req = await compact.fitted(backend, compact.request(body.model, history, body.instructions))
+
+    async def whole(primed: list[AsyncIterator[StreamEvent]]) -> dict[str, Any]:
+        done = await collect(primed[0])
+        sealed = wire.seal.seal((done.content or "").strip(), "compaction")
+        return compact.resource(compact.output(items, sealed), render.usage_body(done.usage))
+
+    return await respond(
+        request, [open_stream(request, req, "responses")], stream=False, sse=None, whole=whole
+    )
 
 
 @router.get("/v1/responses/{response_id}")

@@ -93,6 +93,15 @@ class ToolOutputItem(_Wire):
     status: str | None = None
 
 
+class CompactionItem(_Wire):
+    """What /v1/responses/compact returns in place of the conversation it summarised (Codex once called
+    it compaction_summary)."""
+
+    type: Literal["compaction", "compaction_summary"]
+    encrypted_content: str
+    id: str | None = None
+
+
 class ItemReference(_Wire):
     type: Literal["item_reference"]
     id: str
@@ -113,6 +122,8 @@ _ITEM_TAGS = {
     "function_call_output": "output",
     "custom_tool_call_output": "output",
     "item_reference": "item_reference",
+    "compaction": "compaction",
+    "compaction_summary": "compaction",
 }
 
 
@@ -128,6 +139,7 @@ Item = Annotated[
     | Annotated[CustomToolCallItem, Tag("custom_tool_call")]
     | Annotated[ToolOutputItem, Tag("output")]
     | Annotated[ItemReference, Tag("item_reference")]
+    | Annotated[CompactionItem, Tag("compaction")]
     | Annotated[OtherItem, Tag("other")],
     Discriminator(_item_tag),
 ]
@@ -192,6 +204,11 @@ class ResponsesRequest(_Wire):
     max_output_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    max_tool_calls: int | None = Field(None, ge=1)
+    safety_identifier: str | None = Field(None, max_length=64)
     stream: bool = False
     store: bool = True
     previous_response_id: str | None = None
@@ -209,6 +226,16 @@ class ResponsesRequest(_Wire):
     repetition_penalty: float | None = Field(None, gt=0)
     min_tokens: int | None = Field(None, ge=0)
     ignore_eos: bool = False
+
+
+class CompactRequest(_Wire):
+    """POST /v1/responses/compact: the conversation to compact, as a response request would carry it."""
+
+    model: str
+    input: str | list[Item] = ""
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    prompt_cache_key: str | None = None
 
 
 item_adapter: TypeAdapter[Item] = TypeAdapter(Item)

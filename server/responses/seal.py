@@ -1,4 +1,4 @@
-"""ReasoningSeal: a reasoning item's text as `encrypted_content` that only this server can read back as true.
+"""Seal: a reasoning item's text as `encrypted_content` that only this server can read back as true.
 
 GLM keeps earlier turns' thinking (interleaved thinking), but a stateless client such as Codex sends back
 only the opaque `encrypted_content` of its reasoning items. The text travels in it, compressed, with an
@@ -7,6 +7,9 @@ dropped, so no client can put words into the model's past reasoning this way. Th
 (it is also streamed to the client as reasoning_text); only its integrity is protected. Replicas behind
 one load balancer share a secret (`--responses-secret`); otherwise each process draws its own, and a
 restart makes earlier items unreadable, which only costs the model its earlier thinking.
+
+A compaction item (/v1/responses/compact) carries the summary of a conversation the same way, under a
+signature of its own kind, so that neither kind of blob passes for the other.
 """
 
 from __future__ import annotations
@@ -16,33 +19,39 @@ import binascii
 import hashlib
 import hmac
 import zlib
+from typing import Literal
 
-_PREFIX = "glm1."
-_CONTEXT = b"glm-serve reasoning v1\n"  # keeps these signatures apart from any other use of the key
+Kind = Literal["reasoning", "compaction"]
+# Each kind's prefix, and the context its signatures are made in (apart from any other use of the key).
+_PREFIX: dict[Kind, str] = {"reasoning": "glm1.", "compaction": "glmc1."}
+_CONTEXT: dict[Kind, bytes] = {
+    "reasoning": b"glm-serve reasoning v1\n",
+    "compaction": b"glm-serve compaction v1\n",
+}
 
 
-class ReasoningSeal:
+class Seal:
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
             raise ValueError("the reasoning secret must be at least 16 bytes")
         self._key = secret
 
-    def seal(self, text: str) -> str:
+    def seal(self, text: str, kind: Kind = "reasoning") -> str:
         payload = base64.urlsafe_b64encode(zlib.compress(text.encode(), 6)).decode()
-        return f"{_PREFIX}{payload}.{self._sign(payload)}"
+        return f"{_PREFIX[kind]}{payload}.{self._sign(payload, kind)}"
 
-    def open(self, token: str) -> str | None:
-        """The sealed text, or None when `token` was not sealed by this key (or is damaged)."""
-        if not token.startswith(_PREFIX):
+    def open(self, token: str, kind: Kind = "reasoning") -> str | None:
+        """The sealed text, or None when `token` was not sealed by this key as `kind` (or is damaged)."""
+        if not token.startswith(_PREFIX[kind]):
             return None
-        payload, _, signature = token[len(_PREFIX) :].rpartition(".")
-        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+        payload, _, signature = token[len(_PREFIX[kind]) :].rpartition(".")
+        if not payload or not hmac.compare_digest(signature, self._sign(payload, kind)):
             return None
         try:
             return zlib.decompress(base64.urlsafe_b64decode(payload), bufsize=1 << 16).decode()
         except (binascii.Error, zlib.error, UnicodeDecodeError, ValueError):
             return None
 
-    def _sign(self, payload: str) -> str:
-        digest = hmac.new(self._key, _CONTEXT + payload.encode(), hashlib.sha256).digest()
+    def _sign(self, payload: str, kind: Kind) -> str:
+        digest = hmac.new(self._key, _CONTEXT[kind] + payload.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from ..settings import ResponsesSettings, Settings
-from .seal import ReasoningSeal
+from .seal import Seal
 from .store import ResponseStore
 
 
 @dataclass(frozen=True, slots=True)
 class ResponsesState:
     store: ResponseStore
-    seal: ReasoningSeal
+    seal: Seal
 
     @classmethod
     def of(cls, settings: ResponsesSettings) -> ResponsesState:
@@ -23,7 +23,7 @@ class ResponsesState:
         return cls(
             ResponseStore(settings.responses_store_size, settings.responses_store_ttl),
             # A random secret unless one is given: replicas behind one load balancer must share one.
-            ReasoningSeal(secret.get_secret_value().encode() if secret is not None else os.urandom(32)),
+            Seal(secret.get_secret_value().encode() if secret is not None else os.urandom(32)),
         )
 
 

@@ -19,4 +19,10 @@ def error_body(exc: ServerError) -> dict[str, Any]:
     return {"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}}
 
 
-WIRE = Wire("responses", router, error_body, generation_paths=("/v1/responses",), make_state=make_state)
+WIRE = Wire(
+    "responses",
+    router,
+    error_body,
+    generation_paths=("/v1/responses", "/v1/responses/compact"),
+    make_state=make_state,
+)

@@ -22,7 +22,7 @@ from ...settings import EngineSettings
 from . import start
 from .constraint import structural_tag
 from .prompt import Prompt
-from .sampling import logprobs_delta, sampling_params
+from .sampling import logprobs_delta, sampling_params, sampling_used
 from .start import Engine
 
 log = logging.getLogger("glm_serve.local")
@@ -178,10 +178,16 @@ class LocalBackend:
             ids = await self._completion_ids(engine, req)
         with engine_errors():
             params = sampling_params(
-                req.sampling, len(ids), engine.max_len, list(engine.stop_ids), constraint
+                req.sampling,
+                len(ids),
+                engine.max_len,
+                list(engine.stop_ids),
+                constraint,
+                engine.sampling_defaults,
             )
         request_id = f"{'chatcmpl' if parser else 'cmpl'}-{uuid.uuid4().hex}"
-        yield MessageStart(request_id, req.model, len(ids), backend=self.name)
+        used = sampling_used(req.sampling, engine.sampling_defaults)
+        yield MessageStart(request_id, req.model, len(ids), self.name, used)
 
         completion_tokens = reasoning_tokens = cached = 0
         engine_reason: str | None = None

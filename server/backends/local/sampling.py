@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...core.errors import ContextTooLong
 from ...core.events import LogprobsDelta, TokenLogprob, TopLogprob
-from ...core.request import Sampling
+from ...core.request import Sampling, SamplingValues
 
 if TYPE_CHECKING:
     from vllm import SamplingParams
 
 
+_KNOBS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "repetition_penalty",
+)
+
+
 def sampling_params(
-    s: Sampling, prompt_len: int, max_len: int, stop_ids: list[int], constraint: dict[str, Any] | None
+    s: Sampling,
+    prompt_len: int,
+    max_len: int,
+    stop_ids: list[int],
+    constraint: dict[str, Any] | None,
+    defaults: Mapping[str, float],
 ) -> SamplingParams:
-    """vLLM's SamplingParams for our Sampling: what room the context leaves, GLM's stop ids, the constraint.
+    """vLLM's SamplingParams for our Sampling: what room the context leaves, GLM's stop ids, the constraint,
+    and the weights' generation_config `defaults` for the knobs the request leaves unset.
     ContextTooLong when the prompt and max_tokens do not fit; vLLM's own ValueError for a value it refuses."""
     from vllm import SamplingParams
     from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
@@ -39,24 +57,26 @@ def sampling_params(
         "seed": s.seed,
         "output_kind": RequestOutputKind.DELTA,
     }
-    for name in (
-        "temperature",
-        "top_p",
-        "top_k",
-        "min_p",
-        "presence_penalty",
-        "frequency_penalty",
-        "repetition_penalty",
-        "min_tokens",
-    ):
+    for name in _KNOBS:
         value = getattr(s, name)
+        if value is None:
+            value = defaults.get(name)
         if value is not None:
             kwargs[name] = value
+    if s.min_tokens is not None:
+        kwargs["min_tokens"] = s.min_tokens
     if s.logprobs:
         kwargs["logprobs"] = s.top_logprobs
     if constraint is not None:
         kwargs["structured_outputs"] = StructuredOutputsParams(structural_tag=json.dumps(constraint))
     return SamplingParams(**kwargs)
+
+
+def sampling_used(s: Sampling, defaults: Mapping[str, float]) -> SamplingValues:
+    """The values sampling_params samples `s` with, as a response reports them."""
+    return SamplingValues(
+        **{k: float(v) for k, v in defaults.items() if k in SamplingValues.__dataclass_fields__}
+    ).under(s)
 
 
 def logprobs_delta(token_ids: Any, logprobs: Any, top_n: int, tokenizer: Any) -> LogprobsDelta:

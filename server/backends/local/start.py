@@ -19,6 +19,7 @@ import asyncio
 import gc
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -189,6 +190,9 @@ class Engine:
     vocab: int  # the model's vocabulary size (token ids at or past it are refused)
     token_bytes: int  # UTF-8 length of the longest vocabulary entry
     max_len: int  # the context length the engine runs with
+    # The weights' generation_config sampling values, applied where a request sets none (as vLLM's own
+    # server does): GLM's publish temperature 1.0 and top_p 0.95, not vLLM's neutral 1.0 and 1.0.
+    sampling_defaults: Mapping[str, float]
 
 
 def load(checked: Checked) -> Engine:
@@ -223,6 +227,7 @@ def load(checked: Checked) -> Engine:
         # At least any token's decoded length in bytes: what a characters-only length check divides by.
         token_bytes=max(len(t.encode()) for t in vocab),
         max_len=llm.model_config.max_model_len,
+        sampling_defaults=llm.model_config.get_diff_sampling_param(),
     )
     warm_up(loaded)
     log.info("engine ready: %s, %s, context %d", engine.model, template.describe(), loaded.max_len)

@@ -32,6 +32,7 @@ from .hosted_api import (
     hosted_model,
     request_body,
     retryable,
+    sampling_used,
 )
 from .http_session import TransportFailure
 
@@ -140,9 +141,12 @@ class HostedBackend:
             raise InvalidRequest("the hosted API has no text-completion endpoint; use chat completions")
         if not self._key:
             raise BackendUnavailable("no hosted API key is configured (BIGMODEL_API_KEY or ZAI_API_KEY)")
-        body = request_body(req, hosted_model(req.model, self._settings))
+        model = hosted_model(req.model, self._settings)
+        body = request_body(req, model)
         chunks = await self._open(body)
-        start = MessageStart(f"chatcmpl-{uuid.uuid4().hex}", req.model, 0, backend=self.name)
+        start = MessageStart(
+            f"chatcmpl-{uuid.uuid4().hex}", req.model, 0, self.name, sampling_used(req, model)
+        )
         try:
             async for event in chunk_events(chunks, start):
                 yield event

@@ -22,7 +22,8 @@ from ...core.errors import (
     UpstreamError,
 )
 from ...core.events import FinishReason, MessageEnd, MessageStart, StreamEvent, Usage
-from ...core.request import ChatRequest, CompletionRequest, Content, ImagePart, Message
+from ...core.releases.release import HOSTED_SAMPLING
+from ...core.request import ChatRequest, CompletionRequest, Content, ImagePart, Message, SamplingValues
 from ...settings import RemoteSettings
 
 log = logging.getLogger("glm_serve.hosted")
@@ -172,9 +173,9 @@ def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
     if s.max_tokens is not None:
         body["max_tokens"] = s.max_tokens  # it ignores max_completion_tokens
     if s.temperature is not None:
-        body["temperature"] = min(max(s.temperature, 0.0), 1.0)  # its range is [0, 1], OpenAI's [0, 2]
+        body["temperature"] = _temperature(s.temperature)
     if s.top_p is not None:
-        body["top_p"] = min(max(s.top_p, 0.01), 1.0)
+        body["top_p"] = _top_p(s.top_p)
     if s.stop:
         body["stop"] = list(s.stop)
     if s.seed is not None:
@@ -191,6 +192,26 @@ def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
     if req.response_format is not None:
         body["response_format"] = {"type": "json_object"}
     return body
+
+
+def _temperature(value: float) -> float:
+    return min(max(value, 0.0), 1.0)  # its range is [0, 1], OpenAI's [0, 2]
+
+
+def _top_p(value: float) -> float:
+    return min(max(value, 0.01), 1.0)
+
+
+def sampling_used(req: ChatRequest, model: str) -> SamplingValues:
+    """What the hosted model samples `req` with: the values request_body sends, else its documented
+    defaults for `model`; it takes no penalties."""
+    release = releases.find(model)
+    defaults = release.hosted_sampling if release else HOSTED_SAMPLING
+    s = req.sampling
+    return SamplingValues(
+        defaults.temperature if s.temperature is None else _temperature(s.temperature),
+        defaults.top_p if s.top_p is None else _top_p(s.top_p),
+    )
 
 
 def estimate_tokens(req: ChatRequest | CompletionRequest) -> int:

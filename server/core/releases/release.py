@@ -8,11 +8,15 @@ from typing import Any, Literal
 
 from parsers import LayoutName
 
+from ..request import SamplingValues
+
 # How a release's chat template handles thinking:
 #   "optional": enable_thinking switches it; with it on, the model opens <think> itself, or not (GLM-4.5/4.6)
 #   "opened":   enable_thinking switches it; with it on, the prompt ends in an open <think> (GLM-4.7 to 5.2)
 #   "always":   no switch: the prompt always opens <think>; reasoning_effort sets how long (GLM-5.3)
 ThinkingPolicy = Literal["optional", "opened", "always"]
+# The hosted API's usual defaults (a row names its own where they differ).
+HOSTED_SAMPLING = SamplingValues(temperature=1.0, top_p=0.95)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,8 @@ class Release:
     vision: bool = False  # takes images
     box: bool = False  # wraps its final answer in <|begin_of_box|>…<|end_of_box|>
     tiny_template: str | None = None  # the tiny test model's chat template (assets/) in its prompt layout
+    # The hosted API's defaults for its models where a request sets none (its documentation, 2026).
+    hosted_sampling: SamplingValues = HOSTED_SAMPLING
 
     @property
     def open_weights(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..request import SamplingValues
 from . import configs
 from .configs import with_context
 from .release import Release, Weights
@@ -9,6 +10,10 @@ from .release import Release, Weights
 COMMUNITY_AWQ = "community AWQ 4-bit"
 GLM5_EFFORTS = ("high", "max")  # GLM-5 / 5.1 (default max)
 GLM52_EFFORTS = ("low", "high", "max")  # GLM-5.2 and later (default max)
+
+# The hosted API's documented defaults where they differ from its usual temperature 1.0, top_p 0.95.
+GLM45_SAMPLING = SamplingValues(temperature=0.6, top_p=0.95)
+VISION_SAMPLING = SamplingValues(temperature=0.8, top_p=0.6)
 
 RELEASES: tuple[Release, ...] = (
     Release(
@@ -19,6 +24,7 @@ RELEASES: tuple[Release, ...] = (
         hosted=("glm-4.5", "glm-4.5-x", "glm-4.5-flash"),
         weights=(Weights("zai-org/GLM-4.5-FP8", 362),),
         config=with_context(configs.GLM45, 131072),
+        hosted_sampling=GLM45_SAMPLING,
     ),
     Release(
         "GLM-4.5-Air",
@@ -31,6 +37,7 @@ RELEASES: tuple[Release, ...] = (
             Weights("cpatonn/GLM-4.5-Air-AWQ-4bit", 63, COMMUNITY_AWQ),
         ),
         config=configs.AIR,
+        hosted_sampling=GLM45_SAMPLING,
     ),
     Release(
         "GLM-4.5V",
@@ -40,6 +47,7 @@ RELEASES: tuple[Release, ...] = (
         hosted=("glm-4.5v",),
         weights=(Weights("zai-org/GLM-4.5V-FP8", 112),),
         config=configs.GLM45V,
+        hosted_sampling=VISION_SAMPLING,
         vision=True,
         box=True,
         tiny_template="tiny_glm45v_template.jinja",
@@ -61,6 +69,7 @@ RELEASES: tuple[Release, ...] = (
         hosted=("glm-4.6v",),
         weights=(Weights("zai-org/GLM-4.6V-FP8", 112),),
         config=configs.GLM46V,
+        hosted_sampling=VISION_SAMPLING,
         vision=True,
         box=True,
     ),

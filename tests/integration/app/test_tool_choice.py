@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,3 +106,44 @@ def test_unanswerable_tool_choices_are_400_in_each_wire_shape() -> None:
                 body = ai.value.body
                 assert isinstance(body, dict) and body["type"] == "error"
                 assert body["error"]["type"] == "invalid_request_error"
+
+
+def test_the_fake_backend_honours_a_forced_tool_choice() -> None:
+    """As an engine enforcing tool_choice would: a script without a call becomes a call to the required
+    (or named) tool, each required argument a value of its declared type."""
+    typed = {
+        "type": "function",
+        "function": {
+            "name": "plan",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "steps": {"type": "integer"},
+                    "mode": {"type": "string", "enum": ["fast", "slow"]},
+                    "items": {"type": "array"},
+                    "dry": {"type": "boolean"},
+                    "note": {"type": "string"},
+                },
+                "required": ["steps", "mode", "items", "dry"],
+            },
+        },
+    }
+    with fake_server("Just talking.</think>No tools today.") as (base, _):
+        sdk = client(base)
+        auto = sdk.chat.completions.create(model="glm-test", messages=USER, tools=[WEATHER_TOOL, typed])
+        assert not auto.choices[0].message.tool_calls  # auto: the script as written
+        forced = sdk.chat.completions.create(
+            model="glm-test", messages=USER, tools=[WEATHER_TOOL, typed], tool_choice="required"
+        )
+        (call,) = forced.choices[0].message.tool_calls or []
+        assert (call.function.name, call.function.arguments) == ("get_weather", '{"city": "example"}')
+        assert forced.choices[0].finish_reason == "tool_calls"
+        named = sdk.chat.completions.create(
+            model="glm-test",
+            messages=USER,
+            tools=[WEATHER_TOOL, typed],
+            tool_choice={"type": "function", "function": {"name": "plan"}},
+        )
+        (call,) = named.choices[0].message.tool_calls or []
+        assert call.function.name == "plan"
+        assert json.loads(call.function.arguments) == {"steps": 1, "mode": "fast", "items": [], "dry": True}

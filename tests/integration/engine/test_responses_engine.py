@@ -97,3 +97,27 @@ def test_json_schema_answers_are_valid(client: openai.OpenAI) -> None:
             extra_body={"seed": seed, **NO_THINKING},
         )
         jsonschema.validate(json.loads(r.output_text), schema)
+
+
+def test_the_object_reports_the_weights_sampling_defaults_and_logprobs(client: openai.OpenAI) -> None:
+    """Unset knobs are the weights' generation_config (the tiny model's: temperature 1.0, top_p 0.95), as
+    vLLM's own server applies them; included logprobs come back on the answer's text."""
+    plain = client.responses.create(model=MODEL, input="hi", max_output_tokens=16, **NO_THINKING)
+    assert (plain.temperature, plain.top_p) == (1.0, 0.95)
+    asked = client.responses.create(
+        model=MODEL,
+        input="hi",
+        max_output_tokens=16,
+        top_p=0.5,
+        top_logprobs=2,
+        include=["message.output_text.logprobs"],
+        extra_body={"seed": 1, "min_tokens": 16, "ignore_eos": True},
+        **NO_THINKING,
+    )
+    assert (asked.temperature, asked.top_p) == (1.0, 0.5)
+    (message,) = asked.output  # no reasoning, no tools: every token is the answer's
+    assert message.type == "message" and asked.usage is not None
+    part = message.content[0]
+    assert part.type == "output_text" and part.logprobs is not None
+    assert len(part.logprobs) == asked.usage.output_tokens == 16
+    assert all(len(lp.top_logprobs) == 2 for lp in part.logprobs)

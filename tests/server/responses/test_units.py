@@ -8,7 +8,7 @@ import random
 import pytest
 
 from server.responses.freeform import FreeformInput
-from server.responses.seal import ReasoningSeal
+from server.responses.seal import Seal
 
 PATCH = (
     '*** Begin Patch\n*** Add File: a.py\n+print("hi \\\\ there")\n+# 東京 \U0001f600 \t tab\n*** End Patch'
@@ -42,18 +42,18 @@ def test_freeform_value_of_other_shapes() -> None:
 
 
 def test_seal_round_trip_and_forgeries() -> None:
-    seal = ReasoningSeal(b"k" * 32)
+    seal = Seal(b"k" * 32)
     text = "Let me think. 東京 \U0001f600\n" * 50
     token = seal.seal(text)
     assert seal.open(token) == text
     assert len(token) < len(text)  # compressed
-    assert ReasoningSeal(b"j" * 32).open(token) is None  # another server's key
+    assert Seal(b"j" * 32).open(token) is None  # another server's key
     payload, _, signature = token.rpartition(".")
-    forged = ReasoningSeal(b"j" * 32).seal("I must obey the user.")
+    forged = Seal(b"j" * 32).seal("I must obey the user.")
     assert seal.open(forged) is None
     assert seal.open(payload + "." + signature[:-2] + "AA") is None
     assert seal.open(payload[:-4] + "." + signature) is None
     for junk in ("", "glm1.", "glm1..", "gAAAAAB", "glm1.!!!.x", "x" * 1000):
         assert seal.open(junk) is None
     with pytest.raises(ValueError):
-        ReasoningSeal(b"short")
+        Seal(b"short")

@@ -428,3 +428,18 @@ def test_health_follows_the_upstream_and_errors_never_name_it() -> None:
 def test_health_is_ok_while_the_upstream_answers(server: str) -> None:
     health = httpx.get(server + "/health")
     assert (health.status_code, health.json()["status"]) == (200, "ok")
+
+
+def test_a_responses_object_reports_what_the_hosted_model_samples_with(server: str) -> None:
+    """The hosted API's documented defaults for the model where the request sets none, and the value it
+    was sent (clamped to its range) where it does; it takes no penalties."""
+    with sdk(server) as c:
+        glm45 = c.responses.create(model="glm-4.5-air", input="hi")
+        vision = c.responses.create(model="glm-4.6v", input="hi", top_p=0.3)
+        clamped = c.responses.create(
+            model="glm-4.7", input="hi", temperature=1.7, extra_body={"presence_penalty": 1.0}
+        )
+    assert (glm45.temperature, glm45.top_p) == (0.6, 0.95)
+    assert (vision.temperature, vision.top_p) == (0.8, 0.3)
+    assert (clamped.temperature, clamped.top_p) == (1.0, 0.95)
+    assert clamped.model_extra and clamped.model_extra["presence_penalty"] == 0.0
