@@ -25,14 +25,31 @@ router = APIRouter()
 _warned: set[tuple[str, ...]] = set()
 
 
-def _stored(store: ResponseStore, response_id: str, param: str = "previous_response_id") -> Stored:
+def _stored(store: ResponseStore, response_id: str) -> Stored:
+    """A stored response named by GET or DELETE (404 otherwise)."""
     found = store.get(response_id)
     if found is None:
         raise NotFound(
             f"no stored response with id {response_id!r} (never stored with store: true, or expired)",
-            param=param,
+            param="response_id",
         )
     return found
+
+
+def _previous(store: ResponseStore, response_id: str | None) -> tuple[schema.Item, ...]:
+    """The conversation a previous_response_id continues. An unknown one is a 400 with OpenAI's code,
+    on which clients resend the whole history."""
+    if response_id is None:
+        return ()
+    found = store.get(response_id)
+    if found is None:
+        raise InvalidRequest(
+            f"Previous response with id {response_id!r} not found (never stored with store: true, "
+            "expired, or this server restarted)",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
+    return found.items
 
 
 def _head(body: schema.ResponsesRequest, sampling: SamplingValues) -> dict[str, Any]:
@@ -92,7 +109,7 @@ async def create_response(request: Request) -> Response:
     body = await json_body(request, schema.ResponsesRequest)
     backend, wire = await get_backend(request), state(request)
     store, seal = wire.store, wire.seal
-    earlier = _stored(store, body.previous_response_id).items if body.previous_response_id else ()
+    earlier = _previous(store, body.previous_response_id)
     converted = convert.chat_request(body, seal, earlier)
     check_model(backend, converted.request.model)
     output = render.Output(
@@ -153,7 +170,7 @@ async def compact_response(request: Request) -> Response:
     body = await json_body(request, schema.CompactRequest)
     backend, wire = await get_backend(request), state(request)
     check_model(backend, body.model)
-    earlier = _stored(wire.store, body.previous_response_id).items if body.previous_response_id else ()
+    earlier = _previous(wire.store, body.previous_response_id)
     items = (*earlier, *convert.input_items(body))
     if not items:
         raise InvalidRequest("input is empty: there is nothing to compact", param="input")
@@ -172,12 +189,12 @@ async def compact_response(request: Request) -> Response:
 
 @router.get("/v1/responses/{response_id}")
 async def get_response(request: Request, response_id: str) -> dict[str, Any]:
-    return _stored(state(request).store, response_id, "response_id").response
+    return _stored(state(request).store, response_id).response
 
 
 @router.delete("/v1/responses/{response_id}")
 async def delete_response(request: Request, response_id: str) -> dict[str, Any]:
     store = state(request).store
     if not store.delete(response_id):
-        _stored(store, response_id, "response_id")  # raises the 404
+        _stored(store, response_id)  # raises the 404
     return {"id": response_id, "object": "response", "deleted": True}

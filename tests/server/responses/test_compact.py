@@ -95,7 +95,7 @@ def test_a_compaction_this_server_did_not_seal_is_refused() -> None:
         ({"input": HISTORY}, 400, "model"),
         ({"model": "other", "input": HISTORY}, 404, "model"),
         ({"model": "glm-test", "input": []}, 400, "input"),
-        ({"model": "glm-test", "previous_response_id": "resp_gone"}, 404, "previous_response_id"),
+        ({"model": "glm-test", "previous_response_id": "resp_gone"}, 400, "previous_response_id"),
     ],
 )
 def test_bad_compactions_are_errors_in_openai_shape(body: dict[str, Any], status: int, param: str) -> None:

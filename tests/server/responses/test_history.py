@@ -255,12 +255,16 @@ def test_store_previous_response_get_and_delete() -> None:
         assert deleted == {"id": first.id, "object": "response", "deleted": True}
         with pytest.raises(openai.NotFoundError):
             c.responses.retrieve(first.id)
-        with pytest.raises(openai.NotFoundError) as gone:
+        # An unknown previous response is a 400 with the code clients resend the whole history on.
+        with pytest.raises(openai.BadRequestError) as gone:
             c.responses.create(model="glm-test", input="x", previous_response_id=first.id)
-        assert gone.value.body["param"] == "previous_response_id"  # type: ignore[index]
+        assert gone.value.code == "previous_response_not_found"
+        assert gone.value.param == "previous_response_id"
         assert httpx.delete(f"{base}/v1/responses/{first.id}").status_code == 404
         unstored = c.responses.create(model="glm-test", input="x", store=False)
         assert httpx.get(f"{base}/v1/responses/{unstored.id}").status_code == 404
+        with pytest.raises(openai.BadRequestError, match="not found"):  # a store: false turn's id too
+            c.responses.create(model="glm-test", input="x", previous_response_id=unstored.id)
         with c.responses.stream(model="glm-test", input="streamed") as stream:
             for _ in stream:
                 pass
