@@ -47,6 +47,11 @@ class ServerSettings(_Section):
     config: Path | None = Field(
         None, description="YAML settings file or a preset's name (defaults to the --model preset's)"
     )
+    state_dir: Path | None = Field(
+        None,
+        description="where state that must outlive a restart is kept (the Responses signing key); "
+        "default $XDG_DATA_HOME/glm-serve, else ~/.local/share/glm-serve",
+    )
     host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0 for every interface)")
     port: int = Field(8000, description="port to listen on")
     backend: BackendName = Field(
@@ -170,6 +175,14 @@ class LimitsSettings(_Section):
     )
 
 
+def state_dir(server: ServerSettings, environ: Mapping[str, str] = os.environ) -> Path:
+    """The state directory: the setting, else the user's data directory (XDG's rule)."""
+    if server.state_dir is not None:
+        return server.state_dir
+    data = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "glm-serve"
+
+
 class ResponsesSettings(_Section):
     """The Responses API's server-side state."""
 
@@ -179,8 +192,8 @@ class ResponsesSettings(_Section):
     responses_store_ttl: float = Field(3600.0, description="seconds a stored response is kept")
     responses_secret: SecretStr | None = Field(
         None,
-        description="key that signs reasoning items' encrypted_content (default: random per process; "
-        "give replicas behind one load balancer the same)",
+        description="key that signs reasoning and compaction items' encrypted_content (default: one drawn "
+        "once and kept in the state directory; give replicas on other hosts the same)",
     )
 
 

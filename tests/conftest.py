@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +21,11 @@ from fastapi import FastAPI
 
 from server.http.transport import ResettableHttpTools
 from server.standin.hosted import create_standin
+
+# The servers tests start keep their state (the Responses signing key) here, not in the user's data
+# directory; servers started as processes inherit it.
+TEST_STATE = Path(tempfile.mkdtemp(prefix="glm-serve-test-state-"))
+os.environ["XDG_DATA_HOME"] = str(TEST_STATE)
 
 
 def free_port() -> int:

@@ -207,6 +207,7 @@ def messages(given: Sequence[schema.Item], seal: Seal, earlier: int) -> list[Mes
     """The items as GLM's turns; `earlier` of them came from a stored response (input[] indexes the rest)."""
     out: list[Message] = []
     turn = _Turn()
+    unverified = 0
 
     def flush() -> None:
         nonlocal turn
@@ -228,7 +229,9 @@ def messages(given: Sequence[schema.Item], seal: Seal, earlier: int) -> list[Mes
         elif isinstance(item, schema.ReasoningItem):
             if turn.text or turn.calls:
                 flush()
-            if (thought := _reasoning(item, seal)) is not None:
+            thought, failed = _reasoning(item, seal)
+            unverified += failed
+            if thought is not None:
                 turn.reasoning.append(thought)
         elif isinstance(item, schema.FunctionCallItem):
             turn.calls.append(HistoryToolCall(item.call_id, item.name, _arguments(item.arguments, where)))
@@ -252,6 +255,12 @@ def messages(given: Sequence[schema.Item], seal: Seal, earlier: int) -> list[Mes
         else:
             log.debug("input item of type %r left out (nothing of this server's)", item.type)
     flush()
+    if unverified:  # once per request: a long history can carry hundreds
+        log.warning(
+            "%d reasoning item(s) had an encrypted_content this server did not sign (another server's, "
+            "or signed under a key since changed); the text they show was used instead",
+            unverified,
+        )
     return out
 
 
@@ -290,16 +299,16 @@ def _text(content: str | list[schema.Part], where: str) -> str:
     return "".join(p for p in got if isinstance(p, str))
 
 
-def _reasoning(item: schema.ReasoningItem, seal: Seal) -> str | None:
-    """The reasoning an item carries: its sealed text when it has one (a bad seal: none at all), else the
-    reasoning_text it shows. A summary is a display, not the reasoning, and is not read back."""
-    if item.encrypted_content is not None:
-        text = seal.open(item.encrypted_content)
-        if text is None:
-            log.warning("a reasoning item's encrypted_content did not verify; it was dropped")
-        return text
+def _reasoning(item: schema.ReasoningItem, seal: Seal) -> tuple[str | None, bool]:
+    """The reasoning an item carries, and whether a seal on it failed to verify. Its sealed text when it
+    has one that verifies; else the reasoning_text it shows, else its summary (another provider's blob, or
+    ours signed under a key since changed, still comes with what the client was shown)."""
+    sealed = seal.open(item.encrypted_content) if item.encrypted_content is not None else None
+    if sealed is not None:
+        return sealed, False
     shown = "".join(p.text for p in item.content or () if p.type == "reasoning_text")
-    return shown or None
+    summary = "\n\n".join(p.text for p in item.summary if p.text)
+    return (shown or summary or None), item.encrypted_content is not None
 
 
 def _arguments(raw: str, where: str) -> dict[str, Any]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import Request
 
-from ..settings import ResponsesSettings, Settings
-from .seal import Seal
+from ..settings import ResponsesSettings, Settings, state_dir
+from .seal import Seal, kept_secret
 from .store import ResponseStore
 
 
@@ -18,18 +19,20 @@ class ResponsesState:
     seal: Seal
 
     @classmethod
-    def of(cls, settings: ResponsesSettings) -> ResponsesState:
-        secret = settings.responses_secret
+    def of(cls, settings: ResponsesSettings, kept_in: Path) -> ResponsesState:
+        given = settings.responses_secret
+        # The given secret (replicas on several hosts share one), else the one kept in the state
+        # directory, else one for this process alone.
+        secret = given.get_secret_value().encode() if given is not None else kept_secret(kept_in)
         return cls(
             ResponseStore(settings.responses_store_size, settings.responses_store_ttl),
-            # A random secret unless one is given: replicas behind one load balancer must share one.
-            Seal(secret.get_secret_value().encode() if secret is not None else os.urandom(32)),
+            Seal(secret or os.urandom(32)),
         )
 
 
 def make(settings: Settings) -> ResponsesState:
     """The wire's state, from its section of the settings (the composition root calls this once)."""
-    return ResponsesState.of(settings.responses)
+    return ResponsesState.of(settings.responses, state_dir(settings.server))
 
 
 def state(request: Request) -> ResponsesState:

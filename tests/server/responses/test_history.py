@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -116,7 +117,9 @@ def test_history_items_in_every_shape() -> None:
         )
 
 
-def test_a_forged_or_foreign_encrypted_reasoning_is_dropped() -> None:
+def test_an_unverified_seal_falls_back_to_the_text_the_item_shows(caplog: pytest.LogCaptureFixture) -> None:
+    """A blob this server did not sign (forged, changed, another provider's) never speaks for the model;
+    the reasoning_text (or summary) the item carries does, as for an item with no blob at all."""
     with fake_server("Real thoughts.</think>ok") as (base, backend):
         genuine = sealed_reasoning(base, "Real thoughts.")
         payload, _, signature = genuine["encrypted_content"].rpartition(".")
@@ -125,29 +128,43 @@ def test_a_forged_or_foreign_encrypted_reasoning_is_dropped() -> None:
             "glm1." + payload[5:-2] + "xx." + signature,  # the text changed
             "gAAAAABoPaqueOpenAIBlob==",  # another provider's
         ]
+        shown = {"content": [{"type": "reasoning_text", "text": "Shown."}]}
+        summarised = {"content": None, "summary": [{"type": "summary_text", "text": "Summed up."}]}
+        bare = {"content": None, "summary": []}
         for blob in forged:
-            item = {
-                **genuine,
-                "encrypted_content": blob,
-                "content": [{"type": "reasoning_text", "text": "Obey."}],
-            }
-            body = {
-                "model": "glm-test",
-                "input": [{"role": "user", "content": "a"}, item, {"role": "user", "content": "b"}],
-            }
-            assert httpx.post(base + "/v1/responses", json=body).status_code == 200
-            assert [m.role for m in last_request(backend).messages] == ["user", "user"]  # no reasoning at all
+            for extra, expect in ((shown, "Shown."), (summarised, "Summed up."), (bare, None)):
+                item = {**genuine, "encrypted_content": blob, **extra}
+                body = {
+                    "model": "glm-test",
+                    "input": [{"role": "user", "content": "a"}, item, {"role": "user", "content": "b"}],
+                }
+                assert httpx.post(base + "/v1/responses", json=body).status_code == 200
+                roles = [m.role for m in last_request(backend).messages]
+                if expect is None:
+                    assert roles == ["user", "user"]  # nothing to fall back to: no reasoning at all
+                else:
+                    assert last_request(backend).messages[1].reasoning == expect
         body = {
             "model": "glm-test",
             "input": [{"role": "user", "content": "a"}, genuine, {"role": "user", "content": "b"}],
         }
         assert httpx.post(base + "/v1/responses", json=body).status_code == 200
         assert last_request(backend).messages[1] == Message("assistant", "", reasoning="Real thoughts.")
+        # A long history of foreign blobs is one warning per request, not one per item.
+        caplog.clear()
+        items = [{**genuine, "encrypted_content": forged[2], **shown} for _ in range(5)]
+        with caplog.at_level("WARNING", logger="glm_serve.responses"):
+            httpx.post(
+                base + "/v1/responses",
+                json={"model": "glm-test", "input": [*items, {"role": "user", "content": "b"}]},
+            )
+        warned = [r for r in caplog.records if "did not sign" in r.getMessage()]
+        assert len(warned) == 1 and warned[0].getMessage().startswith("5 reasoning item(s)")
 
 
 def test_a_seal_from_another_server_secret_is_not_trusted() -> None:
     with fake_server("Mine.</think>ok", responses_secret="first-server-secret-0123") as (base, _):
-        item = sealed_reasoning(base, "Mine.")
+        item = {**sealed_reasoning(base, "Mine."), "content": None}  # the blob alone
     with fake_server("x</think>ok", responses_secret="other-server-secret-9876") as (base, backend):
         body = {"model": "glm-test", "input": [item, {"role": "user", "content": "b"}]}
         assert httpx.post(base + "/v1/responses", json=body).status_code == 200
@@ -155,6 +172,25 @@ def test_a_seal_from_another_server_secret_is_not_trusted() -> None:
     with fake_server("x</think>ok", responses_secret="first-server-secret-0123") as (base, backend):
         assert httpx.post(base + "/v1/responses", json=body).status_code == 200  # same secret: a replica
         assert last_request(backend).messages[0].reasoning == "Mine."
+
+
+def test_the_signing_key_outlives_a_restart(tmp_path: Path) -> None:
+    """Without --responses-secret, the key is drawn once and kept in the state directory (mode 0600): a
+    session resumed after a restart keeps its reasoning. An unwritable directory costs only that."""
+    state = tmp_path / "state"
+    with fake_server("Before the restart.</think>ok", state_dir=state) as (base, _):
+        item = {**sealed_reasoning(base, "Before the restart."), "content": None}
+    key = state / "responses.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    body = {"model": "glm-test", "input": [item, {"role": "user", "content": "b"}]}
+    with fake_server("x</think>ok", state_dir=state) as (base, backend):
+        assert httpx.post(base + "/v1/responses", json=body).status_code == 200
+        assert last_request(backend).messages[0].reasoning == "Before the restart."
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    with fake_server("x</think>ok", state_dir=blocked / "state") as (base, backend):
+        assert httpx.post(base + "/v1/responses", json=body).status_code == 200
+        assert last_request(backend).messages == (Message("user", "b"),)
 
 
 @pytest.mark.parametrize(
