@@ -57,14 +57,20 @@ def input_items(body: schema.ResponsesRequest | schema.CompactRequest) -> tuple[
     return tuple(body.input)
 
 
-def chat_request(body: schema.ResponsesRequest, seal: Seal, earlier: Sequence[schema.Item] = ()) -> Converted:
+def chat_request(
+    body: schema.ResponsesRequest,
+    seal: Seal,
+    earlier: Sequence[schema.Item] = (),
+    given: Sequence[schema.Item] | None = None,
+) -> Converted:
     """The core request for `body`, after the `earlier` items of the conversation (those a
-    previous_response_id brought back)."""
+    previous_response_id brought back); `given` is its input with references resolved (default: as sent)."""
     if body.background:
         raise InvalidRequest("background responses are not supported; stream instead", param="background")
     tools, custom, dropped = _tools(body.tools or ())
     tools, choice = _tool_choice(body.tool_choice, tools)
-    history = messages((*earlier, *input_items(body)), seal, len(earlier))
+    given = input_items(body) if given is None else given
+    history = messages((*earlier, *given), seal, len(earlier))
     if not history:
         raise InvalidRequest("input is empty: send at least one message", param="input")
     system = (Message("system", body.instructions),) if body.instructions else ()
@@ -251,7 +257,7 @@ def messages(given: Sequence[schema.Item], seal: Seal, earlier: int) -> list[Mes
                 )
             out.append(compact.context_message(summary))
         elif isinstance(item, schema.ItemReference):
-            raise InvalidRequest("item_reference is not supported: send the item itself", param=f"{where}.id")
+            raise InvalidRequest("an item_reference the route did not resolve", param=f"{where}.id")
         else:
             log.debug("input item of type %r left out (nothing of this server's)", item.type)
     flush()

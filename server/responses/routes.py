@@ -52,6 +52,26 @@ def _previous(store: ResponseStore, response_id: str | None) -> tuple[schema.Ite
     return found.items
 
 
+def _resolved(store: ResponseStore, items: tuple[schema.Item, ...]) -> tuple[schema.Item, ...]:
+    """The input with each item_reference replaced by the stored item it names (the AI SDK sends one for
+    the previous step's reasoning); a 400 for an id nothing stored has."""
+    if not any(isinstance(item, schema.ItemReference) for item in items):
+        return items
+    out: list[schema.Item] = []
+    for i, item in enumerate(items):
+        if isinstance(item, schema.ItemReference):
+            found = store.item(item.id)
+            if found is None:
+                raise InvalidRequest(
+                    f"no stored item with id {item.id!r} (its response was not stored, or has expired); "
+                    "send the item itself",
+                    param=f"input[{i}].id",
+                )
+            item = found
+        out.append(item)
+    return tuple(out)
+
+
 def _head(body: schema.ResponsesRequest, sampling: SamplingValues) -> dict[str, Any]:
     """The request's settings as a response echoes them: every field of OpenAI's response object, with
     the values applied (`sampling` until the backend says what it used)."""
@@ -110,7 +130,8 @@ async def create_response(request: Request) -> Response:
     backend, wire = await get_backend(request), state(request)
     store, seal = wire.store, wire.seal
     earlier = _previous(store, body.previous_response_id)
-    converted = convert.chat_request(body, seal, earlier)
+    given = _resolved(store, convert.input_items(body))
+    converted = convert.chat_request(body, seal, earlier, given)
     check_model(backend, converted.request.model)
     output = render.Output(
         _head(body, NEUTRAL_SAMPLING.under(converted.request.sampling)),
@@ -126,7 +147,7 @@ async def create_response(request: Request) -> Response:
         if converted.dropped_tools not in _warned:  # once per kind of client, not every turn
             _warned.add(converted.dropped_tools)
             log.info("tools this server cannot run were left out: %s", ", ".join(converted.dropped_tools))
-    items = (*earlier, *convert.input_items(body))
+    items = (*earlier, *given)
     keep = store if body.store else None
 
     async def whole(primed: list[AsyncIterator[StreamEvent]]) -> dict[str, Any]:
@@ -171,7 +192,7 @@ async def compact_response(request: Request) -> Response:
     backend, wire = await get_backend(request), state(request)
     check_model(backend, body.model)
     earlier = _previous(wire.store, body.previous_response_id)
-    items = (*earlier, *convert.input_items(body))
+    items = (*earlier, *_resolved(wire.store, convert.input_items(body)))
     if not items:
         raise InvalidRequest("input is empty: there is nothing to compact", param="input")
     history = convert.messages(items, wire.seal, len(earlier))

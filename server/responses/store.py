@@ -42,6 +42,16 @@ class ResponseStore:
         self._expire()
         return self._entries.pop(response_id, None) is not None
 
+    def item(self, item_id: str) -> schema.Item | None:
+        """The newest stored item (input or output) with this id, for an `item_reference`. A search
+        rather than an index: the store is small, and references come once per turn."""
+        self._expire()
+        for stored in reversed(self._entries.values()):
+            for item in reversed(stored.items):
+                if getattr(item, "id", None) == item_id and not isinstance(item, schema.ItemReference):
+                    return item
+        return None
+
     def __len__(self) -> int:
         return len(self._entries)
 

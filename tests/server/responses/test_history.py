@@ -332,3 +332,54 @@ def test_a_tool_loop_through_the_sdk() -> None:
         items.append({"type": "function_call_output", "call_id": call.call_id, "output": "sunny"})
         second = c.responses.create(model="glm-test", input=items, tools=[WEATHER], store=False)
         assert second.output_text == "It is sunny."
+
+
+def test_item_references_resolve_to_stored_items() -> None:
+    """The AI SDK (store on) sends the previous step's reasoning back as an item_reference: it resolves
+    to the stored item, whether a response's output or its input; an id nothing stored has is a 400."""
+    with fake_server(
+        "Weather first.</think>Checking." + render_tool_call("get_weather", {"city": "Oslo"}, "glm47")
+    ) as (
+        base,
+        backend,
+    ):
+        first = client(base).responses.create(
+            model="glm-test",
+            input=[{"role": "user", "content": "Oslo?", "id": "msg_user_1", "type": "message"}],
+            tools=[WEATHER],
+        )
+        reasoning, message, call = first.output
+        assert (reasoning.type, message.type, call.type) == ("reasoning", "message", "function_call")
+        second = [
+            {"type": "item_reference", "id": "msg_user_1"},  # an input item of the stored response
+            {"type": "item_reference", "id": reasoning.id},
+            {"type": "item_reference", "id": message.id},
+            call.to_dict(),
+            {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"},  # type: ignore[union-attr]
+        ]
+        r = httpx.post(
+            base + "/v1/responses", json={"model": "glm-test", "input": second, "tools": [WEATHER]}
+        )
+        assert r.status_code == 200, r.text
+        assert last_request(backend).messages == (
+            Message("user", "Oslo?"),
+            Message(
+                "assistant",
+                "Checking.",
+                reasoning="Weather first.",
+                tool_calls=(HistoryToolCall(call.call_id, "get_weather", {"city": "Oslo"}),),  # type: ignore[union-attr]
+            ),
+            Message("tool", "sunny", tool_call_id=call.call_id),  # type: ignore[union-attr]
+        )
+        # The resolved items are what the new response stores: it can be continued in turn.
+        third = httpx.post(
+            base + "/v1/responses",
+            json={"model": "glm-test", "input": "and now?", "previous_response_id": r.json()["id"]},
+        )
+        assert third.status_code == 200
+        assert len(last_request(backend).messages) == 5
+        gone = httpx.post(
+            base + "/v1/responses",
+            json={"model": "glm-test", "input": [{"type": "item_reference", "id": "rs_nowhere"}]},
+        )
+        assert gone.status_code == 400 and gone.json()["error"]["param"] == "input[0].id"
