@@ -25,6 +25,7 @@ from .core.errors import AuthenticationFailed, InvalidRequest, ServerError, inte
 from .http import log_filters, openapi
 from .http.admission import Admission
 from .http.deps import BackendDep, MetricsDep, Serving, require_api_key, serving
+from .http.encoding import ContentDecoding
 from .http.gate import Gate
 from .http.head import HeadAsGet
 from .http.limits import BodyLimit
@@ -113,8 +114,10 @@ def create_app(
     _add_service_routes(app, authed)
     _add_error_handlers(app)
     # Each added middleware wraps the ones before: a request meets HEAD-as-GET first, then admission at
-    # the door, then the body limit, then the app.
-    app.add_middleware(BodyLimit, max_bytes=int(settings.limits.max_body_mb * 1e6), render=error_answer)
+    # the door, then the body limit (on the bytes sent), then decoding (limited again, decoded), the app.
+    limit = int(settings.limits.max_body_mb * 1e6)
+    app.add_middleware(ContentDecoding, max_bytes=limit, render=error_answer)
+    app.add_middleware(BodyLimit, max_bytes=limit, render=error_answer)
     paths = [path for wire in WIRES for path in wire.generation_paths]
     app.add_middleware(Admission, gate=state.gate, paths=paths, api_key=state.api_key, render=error_answer)
     app.add_middleware(HeadAsGet)

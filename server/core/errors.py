@@ -3,7 +3,8 @@
 ServerError                      500  something broke on our side
 ├── InvalidRequest               400  the request is malformed or asks for something unsupported
 │   └── ContextTooLong           400  prompt plus max_tokens exceed the model's context
-├── PayloadTooLarge              413  the request body is over --max-body-mb
+├── PayloadTooLarge              413  the request body is over --max-body-mb (decoded, when compressed)
+├── UnsupportedEncoding          415  a Content-Encoding this server does not decode
 ├── AuthenticationFailed         401  missing or wrong API key
 ├── NotFound                     404  the request names something this server does not have
 │   └── ModelNotFound            404  … a model this server does not serve
@@ -70,6 +71,14 @@ class PayloadTooLarge(ServerError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+
+
+class UnsupportedEncoding(ServerError):
+    """The request body is compressed in an encoding this server does not decode."""
+
+    status = 415
+    type = "invalid_request_error"
+    code = "unsupported_content_encoding"
 
 
 class AuthenticationFailed(ServerError):
