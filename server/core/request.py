@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,11 +32,59 @@ Content = str | tuple[str | ImagePart, ...]
 
 @dataclass(frozen=True, slots=True)
 class HistoryToolCall:
-    """A tool call made by an earlier assistant turn; arguments already decoded to a mapping."""
+    """A tool call made by an earlier assistant turn; arguments decoded to a mapping (what a template
+    renders). `text` keeps the arguments as the client sent them where that was not one JSON object."""
 
     id: str
     name: str
     arguments: Mapping[str, Any]
+    text: str | None = None
+
+    @classmethod
+    def from_text(cls, call_id: str, name: str, text: str) -> HistoryToolCall:
+        """A call whose arguments came as JSON text. The model wrote it, so it is never refused: text a
+        client mangled (two objects back to back, an object cut off) keeps what parses of it for the
+        prompt, and the text itself for wires that take text."""
+        if not text.strip():
+            return cls(call_id, name, {})
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            return cls(call_id, name, _salvaged(text), text)
+        return cls(call_id, name, value) if isinstance(value, dict) else cls(call_id, name, {}, text)
+
+    def arguments_json(self) -> str:
+        """The arguments as JSON text: as sent where they were not one object, else encoded."""
+        return self.text if self.text is not None else json.dumps(dict(self.arguments), ensure_ascii=False)
+
+
+def _salvaged(text: str) -> dict[str, Any]:
+    """What parses of broken arguments: objects back to back merged in order; of an object cut off, its
+    complete members; else nothing."""
+    decoder = json.JSONDecoder()
+    merged: dict[str, Any] = {}
+    at = 0
+    try:
+        while at < len(text):
+            at = len(text) - len(text[at:].lstrip())
+            if at == len(text):
+                return merged
+            value, at = decoder.raw_decode(text, at)
+            if isinstance(value, dict):
+                merged.update(value)
+    except json.JSONDecodeError:
+        pass
+    # A cut-off object: the longest prefix ending before a member separator that closes as an object.
+    rest = text[at:]
+    for cut in sorted((i for i, ch in enumerate(rest) if ch == ","), reverse=True):
+        try:
+            value = json.loads(rest[:cut] + "}")
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            merged.update(value)
+            break
+    return merged
 
 
 @dataclass(frozen=True, slots=True)

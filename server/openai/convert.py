@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..core.errors import InvalidRequest
@@ -156,16 +155,10 @@ def _content(content: str | list[schema.ContentPart] | None, index: int) -> Cont
 def _history_call(call: schema.ToolCall, index: int, j: int) -> HistoryToolCall:
     args: Any = call.function.arguments
     if isinstance(args, str):
-        try:
-            args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise InvalidRequest(
-                f"tool call arguments are not JSON: {exc}",
-                param=f"messages[{index}].tool_calls[{j}].function.arguments",
-            ) from exc
+        return HistoryToolCall.from_text(call.id, call.function.name, args)
     if not isinstance(args, dict):
         raise InvalidRequest(
-            "tool call arguments must be a JSON object",
+            "tool call arguments must be a JSON object (or its text)",
             param=f"messages[{index}].tool_calls[{j}].function.arguments",
         )
     return HistoryToolCall(call.id, call.function.name, args)

@@ -9,7 +9,6 @@ offered to GLM as a function with one string argument, `input`. Built-in tools t
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -240,7 +239,7 @@ def messages(given: Sequence[schema.Item], seal: Seal, earlier: int) -> list[Mes
             if thought is not None:
                 turn.reasoning.append(thought)
         elif isinstance(item, schema.FunctionCallItem):
-            turn.calls.append(HistoryToolCall(item.call_id, item.name, _arguments(item.arguments, where)))
+            turn.calls.append(HistoryToolCall.from_text(item.call_id, item.name, item.arguments))
         elif isinstance(item, schema.CustomToolCallItem):
             turn.calls.append(HistoryToolCall(item.call_id, item.name, {CUSTOM_ARGUMENT: item.input}))
         elif isinstance(item, schema.ToolOutputItem):
@@ -315,17 +314,3 @@ def _reasoning(item: schema.ReasoningItem, seal: Seal) -> tuple[str | None, bool
     shown = "".join(p.text for p in item.content or () if p.type == "reasoning_text")
     summary = "\n\n".join(p.text for p in item.summary if p.text)
     return (shown or summary or None), item.encrypted_content is not None
-
-
-def _arguments(raw: str, where: str) -> dict[str, Any]:
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"function_call arguments are not JSON: {exc}", param=f"{where}.arguments"
-        ) from exc
-    if not isinstance(value, dict):
-        raise InvalidRequest("function_call arguments must be a JSON object", param=f"{where}.arguments")
-    return value

@@ -135,7 +135,7 @@ def wire_messages(messages: Sequence[Message], text_only: str | None = None) -> 
                         "type": "function",
                         "function": {
                             "name": c.name,
-                            "arguments": json.dumps(dict(c.arguments), ensure_ascii=False),
+                            "arguments": c.arguments_json(),
                         },
                     }
                     for c in m.tool_calls

@@ -204,25 +204,6 @@ def test_named_tool_is_found_once_per_call_even_with_unknown_tools(tool_server: 
             {
                 "messages": [
                     {
-                        "role": "assistant",
-                        "content": "",
-                        "tool_calls": [
-                            {
-                                "id": "x",
-                                "type": "function",
-                                "function": {"name": "f", "arguments": "{not json"},
-                            }
-                        ],
-                    }
-                ]
-            },
-            400,
-            "messages[0].tool_calls[0].function.arguments",
-        ),
-        (
-            {
-                "messages": [
-                    {
                         "role": "user",
                         "content": [{"type": "image_url", "image_url": {"url": "http://x/a.png"}}],
                     }

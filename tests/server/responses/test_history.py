@@ -383,3 +383,21 @@ def test_item_references_resolve_to_stored_items() -> None:
             json={"model": "glm-test", "input": [{"type": "item_reference", "id": "rs_nowhere"}]},
         )
         assert gone.status_code == 400 and gone.json()["error"]["param"] == "input[0].id"
+
+
+def test_a_history_call_whose_arguments_are_not_json_is_taken_as_written() -> None:
+    with fake_server("x</think>ok") as (base, backend):
+        for sent, parsed in (('{"city": "Oslo"}{"days": 1}', {"city": "Oslo", "days": 1}), ("{", {})):
+            body = {
+                "model": "glm-test",
+                "input": [
+                    {"role": "user", "content": "a"},
+                    {"type": "function_call", "call_id": "c", "name": "get_weather", "arguments": sent},
+                    {"type": "function_call_output", "call_id": "c", "output": "sunny"},
+                ],
+                "tools": [WEATHER],
+            }
+            r = httpx.post(base + "/v1/responses", json=body)
+            assert r.status_code == 200, r.text
+            (call,) = last_request(backend).messages[1].tool_calls
+            assert (call.arguments, call.text) == (parsed, sent)

@@ -207,10 +207,6 @@ def test_errors_before_the_stream_are_statuses_in_openai_shape() -> None:
             ({"input": "hi", "tool_choice": "required"}, "tool_choice"),
             ({"input": "hi", "background": True}, "background"),
             ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].id"),
-            (
-                {"input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": "{"}]},
-                "input[0]",
-            ),
             ({"input": [{"role": "wizard", "content": "hi"}]}, "input"),
             ({"input": ""}, "input"),
             ({"input": "hi", "text": {"format": {"type": "json_schema", "name": "x"}}}, "text.format.schema"),

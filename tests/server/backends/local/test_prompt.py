@@ -242,3 +242,36 @@ def test_anthropic_tool_loop_renders_as_glm_expects() -> None:
         '<arg_value>2</arg_value></tool_call><|observation|><tool_response>{"temp": 20}</tool_response>'
         "<|assistant|><think>"
     )
+
+
+@needs_reference
+@pytest.mark.parametrize(
+    ("sent", "rendered"),
+    [
+        (
+            '{"city": "Paris"}{"days": 2}',
+            "<arg_key>city</arg_key><arg_value>Paris</arg_value><arg_key>days</arg_key><arg_value>2</arg_value>",
+        ),
+        (
+            '{"city": "Paris", "days": 2, "note": "cut o',
+            "<arg_key>city</arg_key><arg_value>Paris</arg_value><arg_key>days</arg_key><arg_value>2</arg_value>",
+        ),
+        ("not json at all", ""),
+        ("[1, 2]", ""),
+    ],
+)
+def test_history_arguments_that_are_not_one_json_object_still_render(sent: str, rendered: str) -> None:
+    """The model wrote that call, so its turn is never refused: what parses of the text is rendered, and
+    the text itself is kept for the wires that take text (the hosted and upstream backends)."""
+    loop = [dict(m) for m in TOOL_LOOP]
+    loop[2] = {
+        **TOOL_LOOP[2],
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": sent}}
+        ],
+    }
+    req = _request(loop, tools=TOOLS)
+    (call,) = req.messages[2].tool_calls
+    assert call.text == sent and call.arguments_json() == sent
+    prompt = _renderer(GLM47.read_text()).render(req)
+    assert f"<think>Need the tool.</think><tool_call>get_weather{rendered}</tool_call>" in prompt.text
