@@ -96,15 +96,53 @@ def _system(system: str | list[schema.TextBlock] | None) -> list[Message]:
 
 
 def _messages(messages: list[schema.Message]) -> list[Message]:
+    """The conversation as GLM's turns. Claude Code sends `system` messages (<system-reminder> text) in
+    the middle of it: a system turn there is not something GLM saw in training, so their text opens the
+    following user turn instead (or closes the last one, when none follows). Earlier turns render the
+    same either way, so the prompt's prefix (and the prefix cache) is kept."""
     out: list[Message] = []
+    waiting: list[str] = []  # system text for the next user turn
     for i, m in enumerate(messages):
+        if m.role == "system" and any(x.role != "system" for x in out):
+            waiting += [t for t in _texts(m.content) if t]
+            continue
         if isinstance(m.content, str):
-            out.append(Message(m.role, strip_billing_header(m.content) if m.role == "system" else m.content))
+            content = strip_billing_header(m.content) if m.role == "system" else m.content
+            turn = [Message(m.role, content)] if content or m.role == "assistant" else []
         elif m.role == "assistant":
-            out.append(_assistant(m.content, i))
+            turn = [_assistant(m.content, i)]
         else:
-            out += _user(m.role, m.content, i)
+            turn = _user(m.role, m.content, i)
+        if waiting and m.role == "user":
+            turn = _with_text(turn, "\n".join(waiting), first=True)
+            waiting = []
+        out += turn
+    if waiting:
+        last = max((j for j, m in enumerate(out) if m.role == "user"), default=None)
+        if last is None:
+            out.append(Message("user", "\n".join(waiting)))
+        else:
+            out[last : last + 1] = _with_text([out[last]], "\n".join(waiting), first=False)
     return out
+
+
+def _texts(content: str | list[schema.Block]) -> list[str]:
+    if isinstance(content, str):
+        return [strip_billing_header(content)]
+    return [strip_billing_header(b.text) for b in content if isinstance(b, schema.TextBlock)]
+
+
+def _with_text(turn: list[Message], text: str, *, first: bool) -> list[Message]:
+    """`turn` (tool results, then maybe a user message) with `text` opening or closing its user message."""
+    if not turn or turn[-1].role != "user":
+        return [*turn, Message("user", text)]
+    user = turn[-1]
+    if isinstance(user.content, str):
+        joined = f"{text}\n{user.content}" if first else f"{user.content}\n{text}"
+        content: str | tuple[str | ImagePart, ...] = joined if user.content else text
+    else:
+        content = (f"{text}\n", *user.content) if first else (*user.content, f"\n{text}")
+    return [*turn[:-1], Message("user", content)]
 
 
 def _assistant(blocks: list[schema.Block], index: int) -> Message:
@@ -146,7 +184,8 @@ def _user(role: str, blocks: list[schema.Block], index: int) -> list[Message]:
                     if isinstance(b, schema.ImageBlock)
                 ]
         elif isinstance(block, schema.TextBlock):
-            parts.append(strip_billing_header(block.text) if role == "system" else block.text)
+            if block.text:  # an empty block (Claude Code sends some, for cache_control) is no text at all
+                parts.append(strip_billing_header(block.text) if role == "system" else block.text)
         elif isinstance(block, schema.ImageBlock):
             parts.append(_image(block, f"{where}[{j}]"))
         elif isinstance(block, schema.ThinkingBlock | schema.RedactedThinkingBlock):
@@ -154,7 +193,7 @@ def _user(role: str, blocks: list[schema.Block], index: int) -> list[Message]:
         else:
             raise InvalidRequest(f"a {role} turn cannot hold a {block.type} block", param=where)
     out = results
-    if parts or not results:
+    if parts:
         out.append(Message("system" if role == "system" else "user", tuple(parts)))
     return out
 

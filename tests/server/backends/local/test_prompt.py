@@ -275,3 +275,67 @@ def test_history_arguments_that_are_not_one_json_object_still_render(sent: str, 
     assert call.text == sent and call.arguments_json() == sent
     prompt = _renderer(GLM47.read_text()).render(req)
     assert f"<think>Need the tool.</think><tool_call>get_weather{rendered}</tool_call>" in prompt.text
+
+
+def _anthropic_text(messages: list[dict[str, Any]]) -> str:
+    from server.anthropic import convert as anthropic_convert
+    from server.anthropic import schema as anthropic_schema
+
+    body = anthropic_schema.MessagesRequest.model_validate(
+        {"model": "m", "max_tokens": 64, "system": "Be brief.", "messages": messages}
+    )
+    return _renderer().render_text(anthropic_convert.chat_request(body))
+
+
+REMINDER = "<system-reminder>The todo list is empty.</system-reminder>"
+CALL = {"type": "tool_use", "id": "t1", "name": "ls", "input": {}}
+RESULT = {"type": "tool_result", "tool_use_id": "t1", "content": "a.py"}
+
+
+def test_claude_codes_mid_conversation_system_messages_open_the_next_user_turn() -> None:
+    """Never a <|system|> turn in mid-conversation: the reminder opens the following user turn, and the
+    turns before it render as they did without it (the prefix cache keeps hitting)."""
+    before = [
+        {"role": "user", "content": "List files."},
+        {"role": "assistant", "content": [CALL]},
+        {"role": "user", "content": [RESULT]},
+        {"role": "assistant", "content": "One file."},
+    ]
+    plain = _anthropic_text([*before, {"role": "user", "content": "Thanks."}])
+    reminded = _anthropic_text(
+        [*before, {"role": "system", "content": REMINDER}, {"role": "user", "content": "Thanks."}]
+    )
+    assert reminded.count("<|system|>") == plain.count("<|system|>") == 1  # the real system prompt only
+    assert reminded.endswith(f"<|assistant|></think>One file.<|user|>{REMINDER}\nThanks.<|assistant|><think>")
+    assert reminded.split(REMINDER)[0] == plain.split("Thanks.")[0]
+    # Between a tool result and the next assistant turn (as Claude Code sends it): it joins that user
+    # turn after the observations, in a block list with other text.
+    mid = _anthropic_text(
+        [
+            {"role": "user", "content": "List files."},
+            {"role": "assistant", "content": [CALL]},
+            {"role": "system", "content": [{"type": "text", "text": REMINDER}]},
+            {"role": "user", "content": [RESULT, {"type": "text", "text": "Go on."}]},
+        ]
+    )
+    assert mid.endswith(f"<tool_response>a.py</tool_response><|user|>{REMINDER}\nGo on.<|assistant|><think>")
+    # Last, with no user turn after it: it closes the last user turn.
+    last = _anthropic_text([{"role": "user", "content": "Hi."}, {"role": "system", "content": REMINDER}])
+    assert last.endswith(f"<|user|>Hi.\n{REMINDER}<|assistant|><think>")
+
+
+def test_empty_text_blocks_render_no_empty_turn() -> None:
+    empty = [{"type": "text", "text": "", "cache_control": {"type": "ephemeral"}}]
+    text = _anthropic_text(
+        [
+            {"role": "user", "content": "List files."},
+            {"role": "assistant", "content": [CALL]},
+            {"role": "user", "content": [RESULT, *empty]},
+            {"role": "assistant", "content": "Done."},
+            {"role": "user", "content": [*empty, {"type": "text", "text": "Thanks."}, *empty]},
+        ]
+    )
+    assert "<|user|><|" not in text and text.count("<|user|>") == 2
+    assert text.endswith(
+        "<tool_response>a.py</tool_response><|assistant|></think>Done.<|user|>Thanks.<|assistant|><think>"
+    )
