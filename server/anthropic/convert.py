@@ -42,7 +42,7 @@ def chat_request(body: schema.MessagesRequest) -> ChatRequest:
             seed=body.seed,
             stop=tuple(s for s in body.stop_sequences or () if s),
         ),
-        thinking=thinking(body.thinking),
+        thinking=thinking(body.thinking, body.output_config),
     )
 
 
@@ -52,7 +52,7 @@ def count_request(body: schema.CountTokensRequest) -> ChatRequest:
         messages=tuple(_system(body.system) + _messages(body.messages)),
         tools=_tools(body.tools),
         tool_choice=tool_choice(body.tool_choice),
-        thinking=thinking(body.thinking),
+        thinking=thinking(body.thinking, body.output_config),
     )
 
 
@@ -73,14 +73,27 @@ def _tools(tools: list[schema.Tool] | None) -> tuple[Tool, ...]:
     return tuple(Tool(t.name, t.description or "", t.input_schema, bool(t.strict)) for t in tools or ())
 
 
-def thinking(config: schema.ThinkingConfig | None) -> Thinking:
+# output_config.effort in GLM's reasoning_effort levels, as the Responses wire maps reasoning.effort.
+_EFFORT = {"low": "low", "medium": "high", "high": "high", "xhigh": "max", "max": "max"}
+# thinking.budget_tokens in the same levels: Claude Code asks 4k ("think"), ~10k ("think hard"), ~32k.
+_BUDGETS = ((4096, "low"), (16384, "high"))
+
+
+def thinking(config: schema.ThinkingConfig | None, output: schema.OutputConfig | None = None) -> Thinking:
     """`enabled`/`adaptive` think, `disabled` does not; absent leaves the server's default (GLM thinks).
 
-    budget_tokens is accepted but not enforced: GLM's templates have no budget, only on/off.
+    How much: output_config.effort where given, else budget_tokens by range, as GLM's reasoning_effort
+    (the templates that read it: GLM-5 and later; each backend fits it to the model's levels). GLM has no
+    token budget of its own, so budget_tokens only picks a level.
     """
+    effort = _EFFORT.get(output.effort) if output is not None and output.effort else None
+    if effort is None and config is not None and config.budget_tokens:
+        effort = next((level for most, level in _BUDGETS if config.budget_tokens <= most), "max")
     if config is None:
-        return Thinking()
-    return Thinking(enabled=config.type != "disabled")
+        return Thinking(effort=effort)
+    if config.type == "disabled":
+        return Thinking(enabled=False)
+    return Thinking(enabled=True, effort=effort)
 
 
 def strip_billing_header(text: str) -> str:

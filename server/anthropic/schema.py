@@ -115,3 +115,4 @@ class CountTokensRequest(_Wire):
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
+    output_config: OutputConfig | None = None

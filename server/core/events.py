@@ -19,6 +19,7 @@ class MessageStart:
     prompt_tokens: int  # 0 when the backend learns it only at the end (hosted APIs)
     backend: str = ""  # which backend serves this response (a fallback pair has two)
     sampling: SamplingValues | None = None  # what it samples with; None where the backend cannot know
+    thinking_note: str | None = None  # how the request's thinking was fitted to the model, if it was
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,14 @@ async def prime(events: AsyncIterator[StreamEvent]) -> tuple[StreamEvent, AsyncI
 
 
 def served_by(first: StreamEvent) -> dict[str, str]:
-    """The response header naming the backend that serves it."""
-    return {"x-glm-serve-backend": first.backend} if isinstance(first, MessageStart) and first.backend else {}
+    """The response headers naming the backend that serves it, and how it fitted the request's thinking
+    to the model (x-glm-serve-thinking), where it did."""
+    if not isinstance(first, MessageStart):
+        return {}
+    headers = {"x-glm-serve-backend": first.backend} if first.backend else {}
+    if first.thinking_note:
+        headers["x-glm-serve-thinking"] = first.thinking_note
+    return headers
 
 
 async def replay(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:

@@ -100,6 +100,13 @@ def _validate(body: dict[str, Any]) -> JSONResponse | None:
         return _error(400, "1214", "Tool choice must be auto")
     if (body.get("response_format") or {}).get("type", "text") not in ("text", "json_object"):
         return _error(400, "1214", "response_format type must be text or json_object")
+    release = releases.find(model)
+    thinking = (body.get("thinking") or {}).get("type", "enabled")
+    if release is not None and release.thinking == "always" and thinking != "enabled":
+        return _error(400, "1214", "thinking.type: this model only supports enabled")
+    effort = body.get("reasoning_effort")
+    if effort is not None and release is not None and release.efforts and effort not in release.efforts:
+        return _error(400, "1214", f"reasoning_effort must be one of {', '.join(release.efforts)}")
     return None
 
 

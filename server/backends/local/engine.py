@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from parsers import GlmParser, TextDelta, ToolCallEnd
@@ -17,6 +18,7 @@ from parsers import GlmParser, TextDelta, ToolCallEnd
 from ...core.backend import Health
 from ...core.errors import BackendUnavailable, ContextTooLong, InvalidRequest, ServerError
 from ...core.events import MessageEnd, MessageStart, StreamEvent, Usage, finish_reason
+from ...core.releases.thinking import fit
 from ...core.request import ChatRequest, CompletionRequest
 from ...settings import EngineSettings
 from . import start
@@ -138,9 +140,10 @@ class LocalBackend:
         return self._engine
 
     async def _prompt(self, engine: Engine, req: ChatRequest) -> Prompt:
-        """The rendered, tokenized prompt. The work runs on the render pool: a huge prompt occupies one
-        worker thread (the tokenizer leaves the GIL), never the event loop and every stream on it."""
+        """The rendered, tokenized prompt (of the request as fitted()). The work runs on the render pool: a
+        huge prompt occupies one worker thread (the tokenizer leaves the GIL), never the event loop."""
         _fits_at_all(engine, sum(map(len, _texts(req))))
+        req, _ = _fitted(engine, req)
         return await asyncio.get_running_loop().run_in_executor(self._pool, engine.renderer.render, req)
 
     async def _completion_ids(self, engine: Engine, req: CompletionRequest) -> list[int]:
@@ -187,7 +190,8 @@ class LocalBackend:
             )
         request_id = f"{'chatcmpl' if parser else 'cmpl'}-{uuid.uuid4().hex}"
         used = sampling_used(req.sampling, engine.sampling_defaults)
-        yield MessageStart(request_id, req.model, len(ids), self.name, used)
+        note = _fitted(engine, req)[1] if isinstance(req, ChatRequest) else None
+        yield MessageStart(request_id, req.model, len(ids), self.name, used, note)
 
         completion_tokens = reasoning_tokens = cached = 0
         engine_reason: str | None = None
@@ -231,6 +235,13 @@ class LocalBackend:
         usage = Usage(len(ids), completion_tokens, cached, reasoning_tokens)
         stop_sequence = stop_reason if isinstance(stop_reason, str) else None
         yield MessageEnd(finish_reason(engine_reason, called), usage, stop_sequence)
+
+
+def _fitted(engine: Engine, req: ChatRequest) -> tuple[ChatRequest, str | None]:
+    """The request with its thinking as the weights' template can do it, and a note when that changed."""
+    profile = engine.template
+    thinking, note = fit(req.thinking, profile.thinking, profile.efforts)
+    return (req if note is None else replace(req, thinking=thinking)), note
 
 
 def _fits_at_all(engine: Engine, chars: int) -> None:

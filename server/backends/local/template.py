@@ -23,6 +23,7 @@ class TemplateProfile:
     layout: LayoutName
     thinking: ThinkingPolicy
     images: bool  # the template places image parts (the V models, GLM-5.3-Flash)
+    efforts: tuple[str, ...] = ()  # the reasoning_effort levels it reads, where its releases agree
 
     def describe(self) -> str:
         extra = ", thinking always on" if self.thinking == "always" else f", thinking {self.thinking}"
@@ -63,4 +64,9 @@ def read_profile(template: str, generation_prompt: str, architecture: str | None
             f"no GLM release in glm-serve's table handles thinking as this template does ({thinking}); "
             "pass --output-layout glm45|glm47 to choose the output layout yourself"
         )
-    return TemplateProfile(layout, thinking, images=any(m in template for m in _IMAGE_MARKERS))
+    return TemplateProfile(
+        layout,
+        thinking,
+        images=any(m in template for m in _IMAGE_MARKERS),
+        efforts=releases.efforts_for(thinking, architecture),
+    )

@@ -9,6 +9,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from ...core import releases
@@ -20,6 +21,7 @@ from ...core.errors import (
     UpstreamError,
 )
 from ...core.events import MessageStart, StreamEvent
+from ...core.releases.thinking import fit_for
 from ...core.request import ChatRequest, CompletionRequest
 from ...settings import RemoteSettings
 from .chat_client import ChatClient, ChunkStream, HttpFailure, StreamFailure
@@ -142,10 +144,12 @@ class HostedBackend:
         if not self._key:
             raise BackendUnavailable("no hosted API key is configured (BIGMODEL_API_KEY or ZAI_API_KEY)")
         model = hosted_model(req.model, self._settings)
+        thinking, note = fit_for(req.thinking, releases.find(model))
+        req = replace(req, thinking=thinking)
         body = request_body(req, model)
         chunks = await self._open(body)
         start = MessageStart(
-            f"chatcmpl-{uuid.uuid4().hex}", req.model, 0, self.name, sampling_used(req, model)
+            f"chatcmpl-{uuid.uuid4().hex}", req.model, 0, self.name, sampling_used(req, model), note
         )
         try:
             async for event in chunk_events(chunks, start):

@@ -180,6 +180,9 @@ def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
         body["stop"] = list(s.stop)
     if s.seed is not None:
         body["seed"] = s.seed
+    release = releases.find(model)
+    if req.thinking.effort is not None and release is not None and release.efforts:
+        body["reasoning_effort"] = req.thinking.effort  # GLM-5.2+ (fitted to the release's levels)
     if req.thinking.enabled is not None or req.thinking.clear is not None:
         thinking: dict[str, Any] = {"type": "disabled" if req.thinking.enabled is False else "enabled"}
         if req.thinking.clear is not None:

@@ -7,6 +7,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from parsers import GlmParser, LayoutName, ReasoningDelta, ToolCallEnd
@@ -15,6 +16,7 @@ from ...core import releases
 from ...core.backend import Health
 from ...core.errors import BackendUnavailable, InvalidRequest, UpstreamError
 from ...core.events import MessageEnd, MessageStart, StreamEvent, Usage, finish_reason
+from ...core.releases.thinking import fit_for
 from ...core.request import ChatRequest, CompletionRequest
 from ...settings import EngineSettings, RemoteSettings
 from .chat_client import ChatClient, HttpFailure, StreamFailure
@@ -50,8 +52,13 @@ def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
         # The upstream renders the tools into GLM's prompt; it must not parse them itself, or its
         # own (often broken) parser would answer instead of ours.
         body["tools"] = [t.as_openai() for t in req.tools]
+    kwargs: dict[str, Any] = {}
     if req.thinking.enabled is not None:
-        body["chat_template_kwargs"] = {"enable_thinking": req.thinking.enabled}
+        kwargs["enable_thinking"] = req.thinking.enabled
+    if req.thinking.effort is not None:
+        kwargs["reasoning_effort"] = req.thinking.effort
+    if kwargs:
+        body["chat_template_kwargs"] = kwargs
     return body
 
 
@@ -130,6 +137,9 @@ class UpstreamBackend:
     async def _stream(self, req: ChatRequest | CompletionRequest) -> AsyncIterator[StreamEvent]:
         if isinstance(req, CompletionRequest):
             raise InvalidRequest("the upstream backend serves chat completions only")
+        # Thinking as the model can do it (GLM-5.3 cannot turn it off), before anything reads it.
+        fitted, note = fit_for(req.thinking, releases.find(self._upstream_model(req.model)))
+        req = replace(req, thinking=fitted)
         thinking = (
             req.thinking.enabled if req.thinking.enabled is not None else self._settings.enable_thinking
         )
@@ -150,7 +160,7 @@ class UpstreamBackend:
             ) from failure
         except TransportFailure as exc:
             raise BackendUnavailable(f"the upstream is unreachable ({exc})") from exc
-        start = MessageStart(f"chatcmpl-{uuid.uuid4().hex}", req.model, 0, backend=self.name)
+        start = MessageStart(f"chatcmpl-{uuid.uuid4().hex}", req.model, 0, self.name, thinking_note=note)
         started = False  # until the first chunk, so that a stream that fails at once is an error status
         called = False
         engine_reason: str | None = None

@@ -19,6 +19,7 @@ __all__ = [
     "Weights",
     "all_releases",
     "by_architecture",
+    "efforts_for",
     "find",
     "hosted_ids",
     "hosted_vision_ids",
@@ -72,10 +73,21 @@ def hosted_vision_ids() -> tuple[str, ...]:
     return tuple(m for r in table.RELEASES[::-1] if r.vision for m in r.hosted)
 
 
+def _rows_like(thinking: ThinkingPolicy, architecture: str | None) -> list[Release]:
+    """The open-weights releases whose template handles thinking as `thinking`, narrowed to
+    `architecture` when releases of it are known."""
+    rows = [r for r in table.RELEASES if r.thinking == thinking and r.architecture is not None]
+    return [r for r in rows if r.architecture == architecture] or rows
+
+
 def layout_for(thinking: ThinkingPolicy, architecture: str | None = None) -> LayoutName | None:
     """The output layout of the releases whose template handles thinking as `thinking` (narrowed to
     `architecture` when releases of it are known); None when they disagree or none matches."""
-    rows = [r for r in table.RELEASES if r.thinking == thinking and r.architecture is not None]
-    narrowed = [r for r in rows if r.architecture == architecture]
-    layouts = {r.layout for r in (narrowed or rows)}
+    layouts = {r.layout for r in _rows_like(thinking, architecture)}
     return layouts.pop() if len(layouts) == 1 else None
+
+
+def efforts_for(thinking: ThinkingPolicy, architecture: str | None = None) -> tuple[str, ...]:
+    """The reasoning_effort levels those releases read, where they agree (else none known)."""
+    efforts = {r.efforts for r in _rows_like(thinking, architecture)}
+    return efforts.pop() if len(efforts) == 1 else ()

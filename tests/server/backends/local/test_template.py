@@ -119,3 +119,28 @@ def test_images_render_where_the_v_template_places_them() -> None:
     text_only = PromptRenderer(_tokenizer(GLM45V.read_text()))
     with pytest.raises(InvalidRequest, match="reads text only"):
         text_only.render(req)
+
+
+def test_thinking_off_on_glm53_is_its_lowest_effort_and_says_so() -> None:
+    """What the local backend does before rendering: GLM-5.3's template cannot turn thinking off, so off
+    is its lowest effort (not the template's default Max), and a level it lacks is the nearest below."""
+    from types import SimpleNamespace
+
+    from server.backends.local.engine import _fitted
+
+    tok = _tokenizer(GLM53.read_text())
+    engine: Any = SimpleNamespace(template=profile(tok))
+    assert engine.template.efforts == ("low", "high", "max")
+    renderer = PromptRenderer(tok)
+    for thinking, level, said in [
+        (Thinking(enabled=False), "Low", "thinking off became its lowest effort, low"),
+        (Thinking(effort="medium"), "Low", "reasoning effort medium became low"),
+        (Thinking(effort="xhigh"), "High", "reasoning effort xhigh became high"),
+        (Thinking(effort="high"), "High", None),
+        (Thinking(), "Max", None),
+    ]:
+        req, note = _fitted(
+            engine, ChatRequest(model="m", messages=(Message("user", "hi"),), thinking=thinking)
+        )
+        assert f"Reasoning Effort: {level}" in renderer.render_text(req)
+        assert note is None if said is None else (note is not None and said in note)

@@ -443,3 +443,45 @@ def test_a_responses_object_reports_what_the_hosted_model_samples_with(server: s
     assert (vision.temperature, vision.top_p) == (0.8, 0.3)
     assert (clamped.temperature, clamped.top_p) == (1.0, 0.95)
     assert clamped.model_extra and clamped.model_extra["presence_penalty"] == 0.0
+
+
+def test_thinking_is_fitted_to_the_hosted_model(standin: tuple[str, FastAPI], server: str) -> None:
+    """GLM-5.3 always thinks (the hosted API refuses thinking: disabled for it): thinking off is sent as
+    its lowest effort, and a response header says so; a level it lacks is the nearest below."""
+    _, app = standin
+    with sdk(server) as c:
+        off = c.chat.completions.with_raw_response.create(
+            model="glm-5.3", messages=USER, extra_body={"thinking": {"type": "disabled"}}
+        )
+        assert off.status_code == 200
+        assert "lowest effort, low" in off.headers["x-glm-serve-thinking"]
+        body = app.state.requests[-1]
+        assert "thinking" not in body and body["reasoning_effort"] == "low"
+        medium = c.chat.completions.with_raw_response.create(
+            model="glm-5.3", messages=USER, extra_body={"reasoning_effort": "medium"}
+        )
+        assert app.state.requests[-1]["reasoning_effort"] == "low"
+        assert "medium became low" in medium.headers["x-glm-serve-thinking"]
+        # A model that can turn thinking off is sent exactly what was asked, with no header.
+        plain = c.chat.completions.with_raw_response.create(
+            model="glm-4.7", messages=USER, extra_body={"thinking": {"type": "disabled"}}
+        )
+        assert app.state.requests[-1]["thinking"] == {"type": "disabled"}
+        assert "x-glm-serve-thinking" not in plain.headers
+    # Claude Code's adaptive thinking with an effort, over the Messages wire.
+    with anthropic.Anthropic(base_url=server, api_key="unused", max_retries=0) as a:
+        a.messages.create(
+            model="glm-5.3",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "hi"}],
+            thinking={"type": "adaptive"},  # type: ignore[typeddict-item]
+            extra_body={"output_config": {"effort": "low"}},
+        )
+        assert app.state.requests[-1]["reasoning_effort"] == "low"
+        a.messages.create(
+            model="glm-5.3",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "hi"}],
+            thinking={"type": "enabled", "budget_tokens": 10000},
+        )
+        assert app.state.requests[-1]["reasoning_effort"] == "high"
