@@ -2,7 +2,7 @@
 
 from .events import ParserEvent, ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
 from .glm import GlmParser, parse
-from .message import MessageBuilder, ParsedMessage, ToolCall
+from .message import MessageBuilder, ParsedMessage, ToolCall, said_twice
 from .tags import LAYOUT_NAMES, LayoutName, render_tool_call
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "ToolCallStart",
     "parse",
     "render_tool_call",
+    "said_twice",
 ]

@@ -25,6 +25,13 @@ class ParsedMessage:
     tool_calls: tuple[ToolCall, ...]
 
 
+def said_twice(reasoning: str, content: str) -> bool:
+    """The answer written inside a prompt-opened <think> that never closed: a stream sent it as reasoning,
+    then once more as content (the parser knows only at the end). A whole message carries it once, as the
+    answer: every wire's fold drops such reasoning."""
+    return bool(reasoning.strip()) and reasoning.strip() == content.strip()
+
+
 class MessageBuilder:
     """Folds parser events into a ParsedMessage; a call without ToolCallEnd was cut off and is dropped."""
 
@@ -52,8 +59,7 @@ class MessageBuilder:
 
     def build(self) -> ParsedMessage:
         calls = tuple(ToolCall(i, self._names[i], "".join(self._args[i])) for i in sorted(self._ended))
-        return ParsedMessage(
-            reasoning="".join(self._reasoning) or None,
-            content="".join(self._content) or None,
-            tool_calls=calls,
-        )
+        reasoning, content = "".join(self._reasoning), "".join(self._content)
+        if said_twice(reasoning, content):
+            reasoning = ""
+        return ParsedMessage(reasoning=reasoning or None, content=content or None, tool_calls=calls)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
+from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart, said_twice
 
 from ..core.errors import BackendUnavailable, ServerError, internal_error
 from ..core.events import FinishReason, MessageEnd, MessageStart, StreamEvent, Usage
@@ -176,6 +176,15 @@ async def message(events: AsyncIterator[StreamEvent]) -> dict[str, Any]:
         raise RuntimeError("backend stream ended without MessageEnd")
     # A call cut off by max_tokens never got its end: it is not a tool_use the client could run.
     content = [b for i, b in enumerate(blocks.content) if i not in blocks.truncated]
+    for i in range(len(content) - 1):  # an answer left in the opened <think>: once, as the answer
+        first, then = content[i], content[i + 1]
+        if (
+            first["type"] == "thinking"
+            and then["type"] == "text"
+            and said_twice(first["thinking"], then["text"])
+        ):
+            del content[i]
+            break
     return {
         **head,
         "content": content,

@@ -126,7 +126,9 @@ class FakeBackend:
                 tools: list[dict[str, Any]] | None = (
                     [t.as_openai() for t in req.tools] if req.parses_tools else None
                 )
-                parser = GlmParser(self._layout, tools, starts_in_reasoning=self._thinks(req))
+                # GLM-4.5/4.6 (layout glm45) open <think> themselves; GLM-4.7+'s prompt opens it.
+                opened = self._thinks(req) and self._layout != "glm45"
+                parser = GlmParser(self._layout, tools, starts_in_reasoning=opened)
             called = False
             reasoning_tokens = 0
             for piece in pieces:

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart
+from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolCallStart, said_twice
 
 from ..core.errors import ContextTooLong, RateLimited, ServerError, internal_error
 from ..core.events import LogprobsDelta, MessageEnd, MessageStart, StreamEvent, Usage
@@ -368,4 +368,16 @@ async def response(events: AsyncIterator[StreamEvent], output: Output) -> dict[s
         output.feed(event)
     if output.response["status"] == "in_progress":
         raise RuntimeError("backend stream ended without MessageEnd")
+    _once(output.items)
     return output.response
+
+
+def _once(items: list[dict[str, Any]]) -> None:
+    """An answer left inside a prompt-opened <think>: a whole response carries it once, as the answer."""
+    for i in range(len(items) - 1):
+        first, then = items[i], items[i + 1]
+        if first["type"] == "reasoning" and then["type"] == "message":
+            thought = "".join(p["text"] for p in first.get("content") or ())
+            if said_twice(thought, "".join(p.get("text", "") for p in then["content"])):
+                del items[i]
+                return

@@ -36,10 +36,10 @@ class Prompt:
 
     @property
     def starts_in_reasoning(self) -> bool:
-        """Output begins as reasoning: the prompt opened <think> (GLM-4.7+), or thinking is on and the
-        model opens it itself (GLM-4.5/4.6). A `</think>` only ever closes reasoning, so GLM-4.5 text
-        before a `</think>` it wrote without the `<think>` is reasoning too (vLLM parses it so)."""
-        return self.reasoning != "closed"
+        """Output begins as reasoning: the prompt opened <think> (GLM-4.7+). Where the model opens it
+        itself or not (GLM-4.5/4.6 with thinking on), output begins as content, whose first non-blank
+        text decides: a <think> there is reasoning, anything else the answer, streamed once as such."""
+        return self.reasoning == "open"
 
 
 def template_messages(messages: Sequence[Message], images: bool = False) -> list[dict[str, Any]]:

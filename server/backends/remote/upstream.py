@@ -138,7 +138,9 @@ class UpstreamBackend:
         if isinstance(req, CompletionRequest):
             raise InvalidRequest("the upstream backend serves chat completions only")
         # Thinking as the model can do it (GLM-5.3 cannot turn it off), before anything reads it.
-        fitted, note = fit_for(req.thinking, releases.find(self._upstream_model(req.model)))
+        release = releases.find(self._upstream_model(req.model))
+        policy = release.thinking if release is not None else "opened"
+        fitted, note = fit_for(req.thinking, release)
         req = replace(req, thinking=fitted)
         thinking = (
             req.thinking.enabled if req.thinking.enabled is not None else self._settings.enable_thinking
@@ -179,8 +181,9 @@ class UpstreamBackend:
                     if content := delta.get("content"):
                         if parser is None:
                             # As for local weights (Prompt.starts_in_reasoning): with thinking on,
-                            # output is reasoning until </think>, whichever layout wrote the <think>.
-                            opened = thinking and not split_upstream
+                            # output is reasoning until </think> where the prompt opened <think>; a
+                            # GLM-4.5/4.6 model opens it itself, or answers at once.
+                            opened = thinking and not split_upstream and policy != "optional"
                             parser = GlmParser(layout, tools, starts_in_reasoning=opened)
                         for event in parser.feed(content):
                             called = called or isinstance(event, ToolCallEnd)

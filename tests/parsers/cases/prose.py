@@ -77,11 +77,12 @@ CASES: list[Case] = [
         "glm47",
         None,
         "The capital of France is Paris.",
-        reasoning="The capital of France is Paris.",
+        reasoning=None,
         content="The capital of France is Paris.",
         prompt_ends_with_think=True,
         debatable=True,
-        notes="already streamed as reasoning, so it is sent again as content: the fold equals the stream",
+        notes="a stream sends it as reasoning, then again as content; a whole message (the fold) carries "
+        "it once, as the answer",
     ),
     Case(
         "close_without_open_glm45",
