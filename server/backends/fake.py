@@ -16,6 +16,7 @@ from ..core.backend import Health
 from ..core.errors import ContextTooLong
 from ..core.events import MessageEnd, MessageStart, StreamEvent, Usage, finish_reason
 from ..core.request import NEUTRAL_SAMPLING, ChatRequest, CompletionRequest, NamedTool
+from ..core.stops import AnswerStops
 from .local.prompt import template_messages
 
 Script = Callable[[ChatRequest | CompletionRequest], str]
@@ -111,7 +112,11 @@ class FakeBackend:
         script = self._script(req)
         if isinstance(req, ChatRequest) and req.forces_call and CALL_OPEN not in script:
             script = forced_call(req, self._layout, self._thinks(req))
-        raw, stop_sequence = _apply_stops(script, req.sampling.stop)
+        chat = isinstance(req, ChatRequest)
+        # A completion's stop strings cut the raw text, as an engine does; a chat answer's apply to the
+        # answer alone (core/stops.py), as every backend applies them.
+        raw, stop_sequence = (script, None) if chat else _apply_stops(script, req.sampling.stop)
+        stops = AnswerStops(req.sampling.stop if chat else ())
         pieces = pieces_of(raw)
         engine_reason = "stop"
         limit = req.sampling.max_tokens
@@ -130,21 +135,28 @@ class FakeBackend:
                 opened = self._thinks(req) and self._layout != "glm45"
                 parser = GlmParser(self._layout, tools, starts_in_reasoning=opened)
             called = False
-            reasoning_tokens = 0
+            reasoning_tokens = generated = 0
             for piece in pieces:
                 if self._delay:
                     await asyncio.sleep(self._delay)
+                generated += 1
                 if parser is not None and parser.in_reasoning:
                     reasoning_tokens += 1
                 events: list[StreamEvent] = list(parser.feed(piece)) if parser else [TextDelta(piece)]
-                for event in events:
+                for event in (out for e in events for out in stops.feed(e)):
                     called = called or isinstance(event, ToolCallEnd)
                     yield event
-            if parser is not None:
-                for event in parser.finish(engine_reason):
+                if stops.hit is not None:
+                    break
+            if parser is not None and stops.hit is None:
+                for event in (out for e in parser.finish(engine_reason) for out in stops.feed(e)):
                     called = called or isinstance(event, ToolCallEnd)
                     yield event
-            usage = Usage(prompt_tokens, len(pieces), reasoning_tokens=reasoning_tokens)
+                for event in stops.flush():
+                    yield event
+            if stops.hit is not None:
+                engine_reason, stop_sequence = "stop", stops.hit
+            usage = Usage(prompt_tokens, generated, reasoning_tokens=reasoning_tokens)
             yield MessageEnd(finish_reason(engine_reason, called), usage, stop_sequence)
         finally:
             self.closed += 1

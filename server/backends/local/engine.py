@@ -8,7 +8,7 @@ import functools
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -20,6 +20,7 @@ from ...core.errors import BackendUnavailable, ContextTooLong, InvalidRequest, S
 from ...core.events import MessageEnd, MessageStart, StreamEvent, Usage, finish_reason
 from ...core.releases.thinking import fit
 from ...core.request import ChatRequest, CompletionRequest
+from ...core.stops import AnswerStops
 from ...settings import EngineSettings
 from . import start
 from .constraint import structural_tag
@@ -179,9 +180,12 @@ class LocalBackend:
             constraint = structural_tag(req, layout, prompt.reasoning, self._settings.strict_tools)
         else:
             ids = await self._completion_ids(engine, req)
+        # A chat request's stop strings apply to its answer alone (core/stops.py), not in the engine.
+        stops = AnswerStops(req.sampling.stop if parser is not None else ())
+        engine_sampling = replace(req.sampling, stop=()) if parser is not None else req.sampling
         with engine_errors():
             params = sampling_params(
-                req.sampling,
+                engine_sampling,
                 len(ids),
                 engine.max_len,
                 list(engine.stop_ids),
@@ -219,22 +223,34 @@ class LocalBackend:
                         if parser is None:
                             yield TextDelta(choice.text)
                         else:
-                            for event in parser.feed(choice.text):
+                            for event in _stopped(stops, parser.feed(choice.text)):
                                 called = called or isinstance(event, ToolCallEnd)
                                 yield event
                     if choice.logprobs:
                         yield logprobs_delta(
                             choice.token_ids, choice.logprobs, req.sampling.top_logprobs, engine.tokenizer
                         )
+                    if stops.hit is not None:  # leaving the loop aborts the engine request
+                        engine_reason, stop_reason = "stop", stops.hit
+                        break
                     if choice.finish_reason is not None:
                         engine_reason, stop_reason = choice.finish_reason, choice.stop_reason
-        if parser is not None:
-            for event in parser.finish(engine_reason or "stop"):
+        if parser is not None and stops.hit is None:
+            for event in _stopped(stops, [*parser.finish(engine_reason or "stop")]):
                 called = called or isinstance(event, ToolCallEnd)
                 yield event
+            for event in stops.flush():
+                yield event
+            if stops.hit is not None:  # in the text the parser held until the end
+                engine_reason, stop_reason = "stop", stops.hit
         usage = Usage(len(ids), completion_tokens, cached, reasoning_tokens)
         stop_sequence = stop_reason if isinstance(stop_reason, str) else None
         yield MessageEnd(finish_reason(engine_reason, called), usage, stop_sequence)
+
+
+def _stopped(stops: AnswerStops, events: Iterable[StreamEvent]) -> Iterator[StreamEvent]:
+    for event in events:
+        yield from stops.feed(event)
 
 
 def _fitted(engine: Engine, req: ChatRequest) -> tuple[ChatRequest, str | None]:

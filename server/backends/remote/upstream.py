@@ -18,6 +18,7 @@ from ...core.errors import BackendUnavailable, InvalidRequest, UpstreamError
 from ...core.events import MessageEnd, MessageStart, StreamEvent, Usage, finish_reason
 from ...core.releases.thinking import fit_for
 from ...core.request import ChatRequest, CompletionRequest
+from ...core.stops import AnswerStops
 from ...settings import EngineSettings, RemoteSettings
 from .chat_client import ChatClient, HttpFailure, StreamFailure
 from .hosted_api import estimate_tokens, wire_messages
@@ -46,8 +47,7 @@ def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
     for name in ("max_tokens", "temperature", "top_p", "seed", "presence_penalty", "frequency_penalty"):
         if (value := getattr(s, name)) is not None:
             body[name] = value
-    if s.stop:
-        body["stop"] = list(s.stop)
+    # No stop strings: the upstream would cut inside the reasoning; _stream applies them to the answer.
     if req.parses_tools:
         # The upstream renders the tools into GLM's prompt; it must not parse them itself, or its
         # own (often broken) parser would answer instead of ours.
@@ -167,6 +167,8 @@ class UpstreamBackend:
         called = False
         engine_reason: str | None = None
         usage: dict[str, Any] = {}
+        stops = AnswerStops(req.sampling.stop)
+        pieces = 0  # content chunks: about a token each, the count when a stop string ends it early
         try:
             async for chunk in chunks:
                 if not started:
@@ -174,32 +176,45 @@ class UpstreamBackend:
                     yield start
                 for choice in chunk.get("choices") or ():
                     delta = choice.get("delta") or {}
+                    events: list[StreamEvent] = []
                     # A server that already split reasoning off passes it through as is.
                     if reasoning := delta.get("reasoning_content") or delta.get("reasoning"):
                         split_upstream = True
-                        yield ReasoningDelta(reasoning)
+                        events.append(ReasoningDelta(reasoning))
                     if content := delta.get("content"):
+                        pieces += 1
                         if parser is None:
                             # As for local weights (Prompt.starts_in_reasoning): with thinking on,
                             # output is reasoning until </think> where the prompt opened <think>; a
                             # GLM-4.5/4.6 model opens it itself, or answers at once.
                             opened = thinking and not split_upstream and policy != "optional"
                             parser = GlmParser(layout, tools, starts_in_reasoning=opened)
-                        for event in parser.feed(content):
-                            called = called or isinstance(event, ToolCallEnd)
-                            yield event
+                        events += parser.feed(content)
+                    for event in (out for e in events for out in stops.feed(e)):
+                        called = called or isinstance(event, ToolCallEnd)
+                        yield event
                     engine_reason = choice.get("finish_reason") or engine_reason
                 usage = chunk.get("usage") or usage
+                if stops.hit is not None:
+                    break  # closing the stream (below) stops the upstream's generation
         except StreamFailure as failure:
             raise UpstreamError(f"the upstream stream broke: {failure.reason}") from failure
         finally:
             await chunks.aclose()
         if not started:
             yield start
-        for event in parser.finish("length" if engine_reason == "length" else "stop") if parser else ():
-            called = called or isinstance(event, ToolCallEnd)
-            yield event
+        if stops.hit is None:
+            ended = parser.finish("length" if engine_reason == "length" else "stop") if parser else []
+            for event in (out for e in ended for out in stops.feed(e)):
+                called = called or isinstance(event, ToolCallEnd)
+                yield event
+            for event in stops.flush():
+                yield event
+        if stops.hit is not None:
+            engine_reason = "stop"
+            usage = usage or {"completion_tokens": pieces}
         yield MessageEnd(
             finish_reason(engine_reason, called),
             Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
+            stops.hit,
         )

@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -77,6 +78,47 @@ def test_stop_strings_cut_the_output(sdk: openai.OpenAI) -> None:
     )
     assert stopped.choices[0].text == full[:cut]
     assert stopped.choices[0].finish_reason == "stop"
+
+
+def _window(text: str) -> str:
+    """Three printable characters from the middle of `text`, as a stop string that occurs in it."""
+    return next(
+        text[i : i + 3]
+        for i in range(len(text) // 2, len(text) - 3)
+        if text[i : i + 3].isprintable() and text[i : i + 3].strip() == text[i : i + 3]
+    )
+
+
+def test_chat_stop_strings_end_the_answer_but_never_the_reasoning(sdk: openai.OpenAI) -> None:
+    """Greedy output is the same each time. A stop string taken from the reasoning leaves the reasoning
+    whole (the engine is not given it); one taken from the answer ends the answer right before it."""
+    thought = sdk.chat.completions.create(model=MODEL, messages=HI, max_tokens=40, **GREEDY).choices[0]
+    reasoning = thought.message.reasoning_content  # type: ignore[attr-defined]
+    assert reasoning and not thought.message.content  # 40 random tokens: no </think>
+    again = sdk.chat.completions.create(
+        model=MODEL, messages=HI, max_tokens=40, stop=[_window(reasoning)], **GREEDY
+    )
+    assert again.choices[0].message.reasoning_content == reasoning  # type: ignore[attr-defined]
+    assert again.choices[0].finish_reason == "length"
+
+    off = {"extra_body": {**GREEDY["extra_body"], "chat_template_kwargs": {"enable_thinking": False}}}
+    answer = sdk.chat.completions.create(model=MODEL, messages=HI, max_tokens=40, temperature=0, **off)
+    text = answer.choices[0].message.content or ""
+    window = _window(text)
+    with anthropic.Anthropic(
+        base_url=str(sdk.base_url).removesuffix("/v1/"), api_key="x", max_retries=0
+    ) as a:
+        stopped = a.messages.create(
+            model=MODEL,
+            max_tokens=40,
+            messages=HI,  # type: ignore[arg-type]
+            thinking={"type": "disabled"},
+            stop_sequences=[window],
+            extra_body={"ignore_eos": True, "temperature": 0},
+        )
+    assert (stopped.stop_reason, stopped.stop_sequence) == ("stop_sequence", window)
+    assert "".join(b.text for b in stopped.content if b.type == "text") == text[: text.find(window)]
+    assert stopped.usage.output_tokens < 40  # generation ended at the match
 
 
 def test_context_overflow_is_400(sdk: openai.OpenAI) -> None:

@@ -164,9 +164,35 @@ def test_max_tokens_and_stop() -> None:
         assert cut.usage is not None and cut.usage.completion_tokens == 3
         stopped = c.chat.completions.create(model="glm-test", messages=USER, stop=["four"])
         assert stopped.choices[0].finish_reason == "stop"
-        assert stopped.choices[0].message.content == "one two three"
+        assert stopped.choices[0].message.content == "one two three "  # up to the stop, as OpenAI's
         capped = c.chat.completions.create(model="glm-test", messages=USER, max_completion_tokens=2)
         assert capped.choices[0].finish_reason == "length"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_stop_strings_apply_to_the_answer_alone(stream: bool) -> None:
+    """A stop string in the reasoning does not end the request there (an engine's own stop would, and
+    the cut reasoning would come back as the answer); in the answer it does, even split across pieces."""
+    with fake_server("I will say STOP later, then go on.</think>Here: one STOP two") as (base, backend):
+        c = client(base)
+        kwargs: dict[str, Any] = {"model": "glm-test", "messages": USER, "stop": ["STOP", "never"]}
+        if stream:
+            reasoning, content, finish = "", "", None
+            for chunk in c.chat.completions.create(**kwargs, stream=True):
+                for choice in chunk.choices:
+                    reasoning += getattr(choice.delta, "reasoning_content", None) or ""
+                    content += choice.delta.content or ""
+                    finish = choice.finish_reason or finish
+        else:
+            message = c.chat.completions.create(**kwargs).choices[0]
+            reasoning, content, finish = (
+                message.message.reasoning_content,
+                message.message.content,
+                message.finish_reason,
+            )  # type: ignore[attr-defined]
+        assert reasoning == "I will say STOP later, then go on."
+        assert (content, finish) == ("Here: one ", "stop")
+        assert backend.requests[-1].sampling.stop == ("STOP", "never")
 
 
 def test_n_choices() -> None:

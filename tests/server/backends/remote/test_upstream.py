@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 from fastapi import FastAPI, Request
@@ -195,3 +196,24 @@ def test_the_upstreams_own_model_names_are_served(
     assert got == status
     if sent is not None:
         assert upstream.state.bodies[-1]["model"] == sent
+
+
+def test_stop_strings_apply_to_the_answer_not_the_upstreams_reasoning(
+    through_upstream: tuple[str, FastAPI],
+) -> None:
+    """The raw-text upstream is not sent the stop strings (it would cut inside the reasoning): they are
+    applied here, to the answer, and the stream is closed at the match."""
+    base, upstream = through_upstream
+    with anthropic.Anthropic(base_url=base, api_key="x", max_retries=0) as a:
+        message = a.messages.create(
+            model="glm-4.7",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "read a.py"}],
+            stop_sequences=["wants", "it."],  # "wants" is in the reasoning only
+        )
+    assert "stop" not in upstream.state.bodies[-1]
+    assert [(b.type, getattr(b, "thinking", None) or getattr(b, "text", None)) for b in message.content] == [
+        ("thinking", "The user wants a file."),
+        ("text", "Reading "),
+    ]
+    assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "it.")
