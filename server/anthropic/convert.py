@@ -30,7 +30,7 @@ def chat_request(body: schema.MessagesRequest) -> ChatRequest:
     return ChatRequest(
         model=body.model,
         messages=tuple(_system(body.system) + _messages(body.messages)),
-        tools=_tools(body.tools),
+        tools=_tools(body.tools, body.messages),
         tool_choice=tool_choice(body.tool_choice),
         parallel_tool_calls=not (body.tool_choice and body.tool_choice.disable_parallel_tool_use),
         response_format=JsonAnswer(output.schema_) if output is not None else None,
@@ -50,7 +50,7 @@ def count_request(body: schema.CountTokensRequest) -> ChatRequest:
     return ChatRequest(
         model=body.model,
         messages=tuple(_system(body.system) + _messages(body.messages)),
-        tools=_tools(body.tools),
+        tools=_tools(body.tools, body.messages),
         tool_choice=tool_choice(body.tool_choice),
         thinking=thinking(body.thinking, body.output_config),
     )
@@ -69,8 +69,28 @@ def tool_choice(choice: schema.ToolChoice | None) -> ToolChoice:
     return NamedTool(choice.name)
 
 
-def _tools(tools: list[schema.Tool] | None) -> tuple[Tool, ...]:
-    return tuple(Tool(t.name, t.description or "", t.input_schema, bool(t.strict)) for t in tools or ())
+def _tools(tools: list[schema.Tool] | None, messages: list[schema.Message]) -> tuple[Tool, ...]:
+    """The tools the prompt offers: a tool declared with defer_loading stays out until a tool_reference in
+    the conversation names it (Claude Code's deferred tools, loaded by its tool search), then is in from
+    that request on, as GLM-5.2's own template treats deferred tools."""
+    referenced = _referenced(messages)
+    return tuple(
+        Tool(t.name, t.description or "", t.input_schema, bool(t.strict))
+        for t in tools or ()
+        if not t.defer_loading or t.name in referenced
+    )
+
+
+def _referenced(messages: list[schema.Message]) -> set[str]:
+    return {
+        part.tool_name
+        for m in messages
+        if not isinstance(m.content, str)
+        for block in m.content
+        if isinstance(block, schema.ToolResultBlock) and not isinstance(block.content, str)
+        for part in block.content
+        if isinstance(part, schema.ToolReferenceBlock)
+    }
 
 
 # output_config.effort in GLM's reasoning_effort levels, as the Responses wire maps reasoning.effort.
@@ -228,6 +248,10 @@ def _result_text(block: schema.ToolResultBlock) -> str:
     if isinstance(block.content, str):
         text = block.content
     else:
-        text = "".join(b.text for b in block.content if isinstance(b, schema.TextBlock))
+        text = "".join(
+            b.text if isinstance(b, schema.TextBlock) else f"Tool {b.tool_name} is now available.\n"
+            for b in block.content
+            if isinstance(b, schema.TextBlock | schema.ToolReferenceBlock)
+        ).rstrip("\n")
     # GLM's observation block has no error flag, so the model is told in words.
     return f"Error: {text}" if block.is_error else text

@@ -31,10 +31,20 @@ class ToolUseBlock(_Wire):
     input: dict[str, Any] = Field(default_factory=dict)
 
 
+class ToolReferenceBlock(_Wire):
+    """In a tool result: Claude Code's deferred tool loading names a tool that is now available."""
+
+    type: Literal["tool_reference"]
+    tool_name: str
+
+
+ResultPart = Annotated[TextBlock | ImageBlock | ToolReferenceBlock, Field(discriminator="type")]
+
+
 class ToolResultBlock(_Wire):
     type: Literal["tool_result"]
     tool_use_id: str
-    content: str | list[TextBlock | ImageBlock] = ""
+    content: str | list[ResultPart] = ""
     is_error: bool = False
 
 
@@ -66,6 +76,7 @@ class Tool(_Wire):
     description: str | None = None
     input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     strict: bool | None = None
+    defer_loading: bool | None = None  # out of the prompt until a tool_reference names it
 
 
 class ToolChoice(_Wire):

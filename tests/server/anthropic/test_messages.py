@@ -267,3 +267,43 @@ def test_pings_keep_a_slow_stream_alive() -> None:
     first_text = names.index("content_block_start")
     assert names.count("ping") >= 3 and names[:2] == ["message_start", "ping"]
     assert "ping" in names[2:first_text]
+
+
+def test_deferred_tools_load_when_a_tool_reference_names_them() -> None:
+    """Claude Code's deferred tool loading: tools declared with defer_loading stay out of the prompt until
+    a tool_result's tool_reference names one; the reference reads as text saying it is available."""
+    tools = [
+        {
+            "name": "ToolSearch",
+            "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}},
+        },
+        {"name": "mcp__db__query", "input_schema": {"type": "object"}, "defer_loading": True},
+        {"name": "mcp__db__schema", "input_schema": {"type": "object"}, "defer_loading": True},
+    ]
+    searched = [
+        *USER,
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t1", "name": "ToolSearch", "input": {"query": "db"}}],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "t1",
+                    "content": [{"type": "tool_reference", "tool_name": "mcp__db__query"}],
+                }
+            ],
+        },
+    ]
+    with fake_server("x</think>ok") as (base, backend), sdk(base) as c:
+        c.messages.create(model="glm-test", max_tokens=32, messages=USER, tools=tools)  # type: ignore[arg-type]
+        assert [t.name for t in backend.requests[-1].tools] == ["ToolSearch"]
+        c.messages.create(model="glm-test", max_tokens=32, messages=searched, tools=tools)  # type: ignore[arg-type]
+        request = backend.requests[-1]
+        assert [t.name for t in request.tools] == ["ToolSearch", "mcp__db__query"]
+        assert request.messages[-1].role == "tool"
+        assert request.messages[-1].content == "Tool mcp__db__query is now available."
+        counted = c.messages.count_tokens(model="glm-test", messages=searched, tools=tools)  # type: ignore[arg-type]
+        assert counted.input_tokens > 0
