@@ -50,6 +50,6 @@ class Admission:
             try:
                 gate.check()
             except ServerError as exc:
-                await refuse(scope, send, exc, self.render)
+                await refuse(scope, send, exc, self.render, receive)
                 return
         await self.app(scope, receive, send)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,7 +38,7 @@ class BodyLimit:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if value.isdigit() and int(value) > self.max_bytes:
-                    await self._refuse(scope, send)
+                    await refuse(scope, send, self.too_large(), self.render, receive)
                     return
                 break
         else:
@@ -57,16 +59,48 @@ class BodyLimit:
 
         return counted
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        await refuse(scope, send, self.too_large(), self.render)
+
+# How long, and how much, a refused request's body is read and dropped before its connection closes.
+LINGER_SECONDS = 10.0
+LINGER_BYTES = 256 * 2**20
 
 
-async def refuse(scope: Scope, send: Send, exc: ServerError, render: ErrorRender) -> None:
-    """Answer `exc` in the wire's shape without reading the request's body (so the connection closes)."""
+async def refuse(
+    scope: Scope, send: Send, exc: ServerError, render: ErrorRender, receive: Receive | None = None
+) -> None:
+    """Answer `exc` in the wire's shape without handing the request's body to the app.
+
+    The connection then closes (the body was not read, so it cannot be reused). Closing a socket with
+    unread data makes the kernel reset it, and a client still sending its body (httpx's async client,
+    so the openai SDK's and most agent frameworks') sees the reset, not the answer, and retries. So, as
+    nginx's lingering close does, the rest of the body is read and dropped first (given `receive`; at
+    most LINGER_BYTES over LINGER_SECONDS), unless the client waits for 100 Continue before sending it.
+    """
     body, headers = render(scope, exc)
     payload = json.dumps(body).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    # The body is left unread, so the connection cannot be reused: say so.
     raw += [(b"connection", b"close"), *((k.encode(), v.encode()) for k, v in headers.items())]
     await send({"type": "http.response.start", "status": exc.status, "headers": raw})
-    await send({"type": "http.response.body", "body": payload})
+    # The answer goes out at once; the response ends (and the connection closes) after the linger.
+    await send({"type": "http.response.body", "body": payload, "more_body": True})
+    if receive is not None and not _waits_to_continue(scope):
+        await _discard(receive)
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _waits_to_continue(scope: Scope) -> bool:
+    return any(k == b"expect" and v.lower() == b"100-continue" for k, v in scope.get("headers", ()))
+
+
+async def _discard(receive: Receive) -> None:
+    """Read and drop the request body, within the linger's bounds."""
+    seen = 0
+    with suppress(TimeoutError):
+        async with asyncio.timeout(LINGER_SECONDS):
+            while seen < LINGER_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                seen += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return

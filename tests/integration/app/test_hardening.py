@@ -3,6 +3,7 @@ the 4xx that used to be 500s."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -41,6 +42,28 @@ def raw_request(
         return answer
 
 
+def answer_of(port: int, path: str, head: dict[str, str], body: bytes) -> bytes:
+    """Like raw_request, but reads only the answer (its Content-Length), not until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        lines = [f"POST {path} HTTP/1.1", "host: test", *(f"{k}: {v}" for k, v in head.items())]
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < _length(answer):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        return answer
+
+
+def _length(answer: bytes) -> int:
+    for line in answer.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
 def port_of(base: str) -> int:
     return int(base.rsplit(":", 1)[1])
 
@@ -60,7 +83,9 @@ def test_a_body_over_the_limit_is_refused_unread(path: str, shape: object) -> No
     with fake_server(max_body_mb=1) as (base, _):
         start = time.monotonic()
         # The head promises 50 MB; only 1 KB follows. A server that read before refusing would wait.
-        answer = raw_request(
+        # (The connection closes later: the server reads what follows for a while, so that a client
+        # still sending is not reset before it reads this answer.)
+        answer = answer_of(
             port_of(base),
             path,
             {"content-type": "application/json", "content-length": "50000000"},
@@ -74,6 +99,42 @@ def test_a_body_over_the_limit_is_refused_unread(path: str, shape: object) -> No
     assert callable(shape) and shape(body), body
     assert "--max-body-mb" in json.dumps(body)
     assert took < 5
+
+
+def test_an_async_client_sending_a_big_body_gets_the_413_not_a_reset() -> None:
+    """httpx's async client (the openai SDK's, most agent frameworks') writes its whole body before it
+    reads: a server that closed at once reset it mid-write (8 of 8 tries with 50 MB). The rest of the
+    body is read and dropped first, so the answer arrives."""
+
+    async def tries(base: str) -> list[int]:
+        body = (
+            b'{"model": "glm-test", "messages": [{"role": "user", "content": "' + b"x" * 50_000_000 + b'"}]}'
+        )
+        async with httpx.AsyncClient(timeout=60) as client:
+            statuses = []
+            for _ in range(4):
+                r = await client.post(
+                    base + "/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+                )
+                statuses.append(r.status_code)
+                assert "--max-body-mb" in r.json()["error"]["message"]
+            return statuses
+
+    with fake_server(max_body_mb=1) as (base, backend):
+        assert asyncio.run(tries(base)) == [413] * 4
+        assert backend.opened == 0
+
+
+def test_a_client_waiting_for_100_continue_is_refused_without_sending() -> None:
+    with fake_server(max_body_mb=1) as (base, _):
+        start = time.monotonic()
+        answer = raw_request(
+            port_of(base),
+            "/v1/chat/completions",
+            {"content-type": "application/json", "content-length": "50000000", "expect": "100-continue"},
+            b"",
+        )
+        assert answer.startswith(b"HTTP/1.1 413") and time.monotonic() - start < 5  # closed at once
 
 
 def test_a_chunked_body_is_counted_as_it_arrives() -> None:
