@@ -58,7 +58,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
-    reasoning_tokens: int = 0
+    reasoning_tokens: int | None = 0  # None: not known (a wire leaves the field out where it may)
 
     @property
     def total_tokens(self) -> int:

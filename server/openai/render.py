@@ -30,13 +30,15 @@ def tool_call_id() -> str:
 
 
 def usage_body(usage: Usage) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
     }
+    if usage.reasoning_tokens is not None:  # left out where the backend cannot count them
+        body["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return body
 
 
 def _add_usage(total: Usage | None, usage: Usage) -> Usage:
@@ -47,7 +49,9 @@ def _add_usage(total: Usage | None, usage: Usage) -> Usage:
         total.prompt_tokens,
         total.completion_tokens + usage.completion_tokens,
         total.cached_tokens,
-        total.reasoning_tokens + usage.reasoning_tokens,
+        None
+        if total.reasoning_tokens is None or usage.reasoning_tokens is None
+        else total.reasoning_tokens + usage.reasoning_tokens,
     )
 
 

@@ -55,7 +55,8 @@ def usage_body(usage: Usage) -> dict[str, Any]:
         # cache_write_tokens: what a prompt cache charged for writing; prefix caching writes for free.
         "input_tokens_details": {"cached_tokens": usage.cached_tokens, "cache_write_tokens": 0},
         "output_tokens": usage.completion_tokens,
-        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        # The Responses schema requires a number: 0 where the backend cannot count them.
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens or 0},
         "total_tokens": usage.total_tokens,
     }
 

@@ -78,6 +78,7 @@ class UpstreamBackend:
             remote.upstream_url, os.environ.get("UPSTREAM_API_KEY"), remote.hosted_timeout
         )
         self._upstream_models: list[str] = []
+        self._tokenizes = True  # until the upstream shows it has no /tokenize
 
     async def start(self) -> None:
         """Learn the upstream's models, so that clients can ask for them by their own names."""
@@ -168,6 +169,7 @@ class UpstreamBackend:
         engine_reason: str | None = None
         usage: dict[str, Any] = {}
         stops = AnswerStops(req.sampling.stop)
+        thought: list[str] = []  # the reasoning, counted in the model's tokens at the end
         pieces = 0  # content chunks: about a token each, the count when a stop string ends it early
         try:
             async for chunk in chunks:
@@ -192,6 +194,8 @@ class UpstreamBackend:
                         events += parser.feed(content)
                     for event in (out for e in events for out in stops.feed(e)):
                         called = called or isinstance(event, ToolCallEnd)
+                        if isinstance(event, ReasoningDelta):
+                            thought.append(event.text)
                         yield event
                     engine_reason = choice.get("finish_reason") or engine_reason
                 usage = chunk.get("usage") or usage
@@ -207,14 +211,41 @@ class UpstreamBackend:
             ended = parser.finish("length" if engine_reason == "length" else "stop") if parser else []
             for event in (out for e in ended for out in stops.feed(e)):
                 called = called or isinstance(event, ToolCallEnd)
+                if isinstance(event, ReasoningDelta):
+                    thought.append(event.text)
                 yield event
             for event in stops.flush():
                 yield event
         if stops.hit is not None:
             engine_reason = "stop"
             usage = usage or {"completion_tokens": pieces}
+        reasoning_tokens = await self._count("".join(thought), model)
         yield MessageEnd(
             finish_reason(engine_reason, called),
-            Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
+            Usage(
+                int(usage.get("prompt_tokens", 0)),
+                int(usage.get("completion_tokens", 0)),
+                reasoning_tokens=reasoning_tokens,
+            ),
             stops.hit,
         )
+
+    async def _count(self, text: str, model: str) -> int | None:
+        """`text` in the served model's tokens, by the upstream's own /tokenize (vLLM's and SGLang's take
+        `prompt`, llama.cpp's `content`); None where it has none: the count is then left out."""
+        if not text:
+            return 0
+        if not self._tokenizes:
+            return None
+        body = {"model": model, "prompt": text, "content": text, "add_special_tokens": False}
+        try:
+            # At the server's root, beside /v1 (the URL's ".." is resolved before it is sent).
+            answer = await self._client.call("/../tokenize", body)
+            count = answer.get("count")
+            return int(count) if count is not None else len(answer["tokens"])
+        except TransportFailure:
+            return None  # this time; it may answer the next
+        except (HttpFailure, KeyError, TypeError, ValueError) as exc:
+            self._tokenizes = False
+            log.info("the upstream cannot tokenize (%s): reasoning tokens go uncounted", exc)
+            return None

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 from fastapi import FastAPI, Request
@@ -38,9 +39,18 @@ RAW = "The user wants a file.</think>Reading it." + render_tool_call(
 )
 
 
-def raw_server(text: str, *, split_reasoning: bool = False, models: tuple[str, ...] = ()) -> FastAPI:
+def raw_server(
+    text: str, *, split_reasoning: bool = False, models: tuple[str, ...] = (), tokenize: bool = False
+) -> FastAPI:
     app = FastAPI()
     app.state.bodies = []
+
+    if tokenize:  # as vLLM's: at the root, {"count", "tokens"}; here a word is a token
+
+        @app.post("/tokenize")
+        async def tokenized(request: Request) -> dict[str, Any]:
+            words = (await request.json())["prompt"].split()
+            return {"count": len(words), "tokens": list(range(len(words)))}
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> StreamingResponse:
@@ -217,3 +227,20 @@ def test_stop_strings_apply_to_the_answer_not_the_upstreams_reasoning(
         ("text", "Reading "),
     ]
     assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "it.")
+
+
+@pytest.mark.parametrize("tokenize", [True, False])
+def test_reasoning_tokens_are_counted_by_the_upstreams_tokenizer(tokenize: bool) -> None:
+    upstream = raw_server(RAW, tokenize=tokenize)
+    with live_server(upstream) as up:
+        settings = Settings(backend="upstream", upstream_url=up + "/v1", served_model_name="glm-4.7")
+        with live_server(create_app(settings, UpstreamBackend(settings.remote, settings.engine))) as base:
+            body = {"model": "glm-4.7", "messages": [{"role": "user", "content": "x"}], "tools": TOOLS}
+            usage = httpx.post(base + "/v1/chat/completions", json=body).json()["usage"]
+            responses = httpx.post(base + "/v1/responses", json={"model": "glm-4.7", "input": "x"}).json()
+    if tokenize:  # "The user wants a file." is five words
+        assert usage["completion_tokens_details"] == {"reasoning_tokens": 5}
+        assert responses["usage"]["output_tokens_details"]["reasoning_tokens"] == 5
+    else:  # no /tokenize: left out where the wire allows, 0 where its schema needs a number
+        assert "completion_tokens_details" not in usage
+        assert responses["usage"]["output_tokens_details"]["reasoning_tokens"] == 0
