@@ -13,29 +13,40 @@ CLIENTS = ROOT / ".cache" / "clients"
 CODEX_VERSION = "0.171.0"  # the Responses-only Codex CLI (0.17x) the issue was written against
 
 
-@pytest.fixture(scope="session")
-def codex() -> Path:
-    """The Codex CLI binary (its npm package ships a native build)."""
+AI_SDK = ("ai@7.0.185", "@ai-sdk/openai@4.0.126", "zod@4.6.7")  # the Vercel AI SDK and its OpenAI provider
+
+
+def npm_install(name: str, packages: tuple[str, ...]) -> Path:
+    """`packages` installed from the npm registry under .cache/clients/<name> (once); its prefix."""
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip("npm is not installed: the Codex CLI comes from the npm registry (@openai/codex)")
-    prefix = CLIENTS / f"codex-{CODEX_VERSION}"
-    binary = prefix / "node_modules" / ".bin" / "codex"
-    if not binary.exists():
+        pytest.skip(f"npm is not installed: {', '.join(packages)} come from the npm registry")
+    prefix = CLIENTS / name
+    if not (prefix / "node_modules" / ".installed").exists():
         prefix.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
-            [
-                npm,
-                "install",
-                "--prefix",
-                str(prefix),
-                "--no-audit",
-                "--no-fund",
-                f"@openai/codex@{CODEX_VERSION}",
-            ],
+            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", *packages],
             capture_output=True,
             text=True,
             timeout=600,
         )
-        assert done.returncode == 0, f"npm could not install @openai/codex: {done.stderr[-2000:]}"
-    return binary
+        assert done.returncode == 0, f"npm could not install {packages}: {done.stderr[-2000:]}"
+        (prefix / "node_modules" / ".installed").touch()
+    return prefix
+
+
+@pytest.fixture(scope="session")
+def codex() -> Path:
+    """The Codex CLI binary (its npm package ships a native build)."""
+    return (
+        npm_install(f"codex-{CODEX_VERSION}", (f"@openai/codex@{CODEX_VERSION}",))
+        / "node_modules"
+        / ".bin"
+        / "codex"
+    )
+
+
+@pytest.fixture(scope="session")
+def ai_sdk() -> Path:
+    """A folder whose node_modules hold the AI SDK: scripts placed there import it."""
+    return npm_install("ai-sdk-" + AI_SDK[0].split("@")[1], AI_SDK)
