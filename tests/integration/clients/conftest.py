@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,3 +52,23 @@ def codex() -> Path:
 def ai_sdk() -> Path:
     """A folder whose node_modules hold the AI SDK: scripts placed there import it."""
     return npm_install("ai-sdk-" + AI_SDK[0].split("@")[1], AI_SDK)
+
+
+def recording(app: Any, bodies: list[dict[str, Any]]) -> Any:
+    """`app`, keeping the JSON body of each /v1/responses request as the client sent it."""
+
+    async def recorded(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/responses":
+            return await app(scope, receive, send)
+        raw = bytearray()
+
+        async def receiving() -> Any:
+            message = await receive()
+            raw.extend(message.get("body", b""))
+            if message["type"] == "http.request" and not message.get("more_body"):
+                bodies.append(json.loads(raw))
+            return message
+
+        return await app(scope, receiving, send)
+
+    return recorded

@@ -19,6 +19,7 @@ from server.backends.fake import FakeBackend
 from server.core.request import ChatRequest, CompletionRequest
 from server.settings import Settings
 from tests.conftest import live_server
+from tests.integration.clients.conftest import recording
 
 SCRIPT = Path(__file__).parent / "ai_sdk" / "tool_loop.mjs"
 
@@ -28,26 +29,6 @@ def script(req: ChatRequest | CompletionRequest) -> str:
     if any(m.role == "tool" for m in req.messages):
         return "The tool answered.</think>It is sunny in Oslo."
     return "Need the weather.</think>" + render_tool_call("get_weather", {"city": "Oslo"}, "glm47")
-
-
-def recording(app: Any, bodies: list[dict[str, Any]]) -> Any:
-    """`app`, keeping the JSON body of each /v1/responses request as the client sent it."""
-
-    async def recorded(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != "/v1/responses":
-            return await app(scope, receive, send)
-        raw = bytearray()
-
-        async def receiving() -> Any:
-            message = await receive()
-            raw.extend(message.get("body", b""))
-            if message["type"] == "http.request" and not message.get("more_body"):
-                bodies.append(json.loads(raw))
-            return message
-
-        return await app(scope, receiving, send)
-
-    return recorded
 
 
 def test_a_two_step_tool_loop_with_store_on(ai_sdk: Path) -> None:

@@ -15,24 +15,30 @@ from server.app import create_app
 from server.backends.fake import FakeBackend
 from server.backends.remote.hosted import HostedBackend
 from server.core.request import ChatRequest
+from server.responses.seal import KEY_FILE, Seal
 from server.settings import Settings
 from server.standin.hosted import create_standin
 from tests.conftest import live_server
+from tests.integration.clients.conftest import recording
 
 MARKER = "42-glm-marker"  # printed by `echo $((6*7))-glm-marker`: it exists only in the command's output
 KEY = "0123456789abcdef0123456789abcdef.codexkey"
 
 
-def run_codex(codex: Path, base: str, workdir: Path, prompt: str) -> subprocess.CompletedProcess[str]:
+def run_codex(
+    codex: Path, base: str, workdir: Path, prompt: str, *, resume: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`codex exec` (or `codex exec resume --last`, the same home kept) against `base`."""
     home = workdir / "codex-home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     (home / "config.toml").write_text(
         'model = "glm-4.7"\nmodel_provider = "glm"\n\n[model_providers.glm]\nname = "glm-serve"\n'
         f'base_url = "{base}/v1"\nwire_api = "responses"\nenv_key = "GLM_SERVE_KEY"\n'
     )
     env = {**os.environ, "CODEX_HOME": str(home), "GLM_SERVE_KEY": "unused", "NO_COLOR": "1"}
+    options = ["--skip-git-repo-check", "--sandbox", "danger-full-access"]
     return subprocess.run(
-        [str(codex), "exec", "--skip-git-repo-check", "--sandbox", "danger-full-access", prompt],
+        [str(codex), "exec", *options, *(["resume", "--last"] if resume else []), prompt],
         cwd=workdir,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -93,3 +99,36 @@ def test_codex_through_the_hosted_backend_on_mock_hosted(codex: Path, tmp_path: 
     tool_turns = [m for m in second["messages"] if m["role"] == "tool"]
     assert tool_turns and "42-from-mock-hosted" in tool_turns[-1]["content"]
     assert "reasoning_content" in [m for m in second["messages"] if m["role"] == "assistant"][-1]
+
+
+def test_codex_resumes_a_session_across_a_restart_with_its_reasoning(codex: Path, tmp_path: Path) -> None:
+    """`codex exec resume` after a restart: the reasoning items Codex sends back still verify, because
+    the signing key is kept in the state directory. Under another key (another state directory) they do
+    not, and the text they show stands in for them."""
+    state = tmp_path / "state"
+
+    def serve(state_dir: Path, bodies: list[dict[str, Any]]) -> tuple[FakeBackend, Any]:
+        backend = FakeBackend(agent_script, model="glm-4.7", context_length=1_000_000)
+        app = create_app(Settings(backend="fake", state_dir=state_dir), backend)
+        return backend, live_server(recording(app, bodies))
+
+    backend, server = serve(state, [])
+    with server as base:
+        done = run_codex(codex, base, tmp_path, "Run the marker command and tell me what it printed.")
+    assert done.returncode == 0, done.stderr[-3000:]
+    key = Seal(bytes.fromhex((state / KEY_FILE).read_text()))
+    for state_dir, verifies in ((state, True), (tmp_path / "another-state", False)):
+        bodies: list[dict[str, Any]] = []
+        backend, server = serve(state_dir, bodies)  # a new server: the restart
+        with server as base:
+            again = run_codex(codex, base, tmp_path, "And what was the command?", resume=True)
+        assert again.returncode == 0, again.stderr[-3000:]
+        sent = [i for i in bodies[-1]["input"] if i.get("type") == "reasoning" and i.get("encrypted_content")]
+        assert sent and key.open(sent[0]["encrypted_content"]) == "I should run the command."
+        history = backend.requests[-1].messages
+        assert "And what was the command?" in str(history[-1].content)
+        first_turn = next(m for m in history if m.role == "assistant" and m.tool_calls)
+        assert first_turn.reasoning == "I should run the command."  # from the seal, or from the shown text
+        shown = sent[0].get("content") or sent[0].get("summary")
+        if not verifies:
+            assert shown, "under another key the reasoning can come only from the text the item shows"
