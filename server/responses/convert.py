@@ -10,7 +10,7 @@ offered to GLM as a function with one string argument, `input`. Built-in tools t
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,8 @@ class Converted:
     request: ChatRequest
     custom_tools: frozenset[str]  # calls to these come back as custom_tool_call items
     dropped_tools: tuple[str, ...]  # tools left out of the prompt (this server cannot run them)
+    # A namespaced function's GLM name → its namespace and own name (Codex's MCP tools)
+    namespaced: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     summary: bool = False  # reasoning.summary asked for: reasoning is also sent as a summary
     sealed_reasoning: bool = False  # include asked for reasoning.encrypted_content
 
@@ -66,7 +68,7 @@ def chat_request(
     previous_response_id brought back); `given` is its input with references resolved (default: as sent)."""
     if body.background:
         raise InvalidRequest("background responses are not supported; stream instead", param="background")
-    tools, custom, dropped = _tools(body.tools or ())
+    tools, custom, dropped, namespaced = _tools(body.tools or ())
     tools, choice = _tool_choice(body.tool_choice, tools)
     given = input_items(body) if given is None else given
     history = messages((*earlier, *given), seal, len(earlier))
@@ -101,6 +103,7 @@ def chat_request(
         request,
         frozenset(custom),
         tuple(dropped),
+        namespaced,
         summary=bool(body.reasoning and body.reasoning.summary),
         sealed_reasoning="reasoning.encrypted_content" in (body.include or ()),
     )
@@ -109,27 +112,51 @@ def chat_request(
 # -- tools -------------------------------------------------------------------------------------------
 
 
-def _tools(given: Sequence[schema.Tool]) -> tuple[tuple[Tool, ...], set[str], list[str]]:
+# Built-in tools a client may offer that need no tool of ours: OpenAI's hosted search over deferred
+# tools (this server puts every namespaced tool in the prompt instead).
+_ACCEPTED = frozenset({"tool_search"})
+NAMESPACE_SEPARATOR = "__"
+
+
+def flat_name(namespace: str, name: str) -> str:
+    """A namespaced function's name as GLM sees it: `mcp__notes` + `lookup` → `mcp__notes__lookup`."""
+    return f"{namespace}{NAMESPACE_SEPARATOR}{name}"
+
+
+def _tools(
+    given: Sequence[schema.Tool],
+) -> tuple[tuple[Tool, ...], set[str], list[str], dict[str, tuple[str, str]]]:
     tools: list[Tool] = []
     custom: set[str] = set()
     dropped: list[str] = []
+    namespaced: dict[str, tuple[str, str]] = {}
     for i, t in enumerate(given):
         if t.type == "function":
-            tools.append(
-                Tool(
-                    _name(t, i),
-                    t.description or "",
-                    t.parameters or {"type": "object", "properties": {}},
-                    strict=bool(t.strict),
-                )
-            )
+            tools.append(_function(t, _name(t, i)))
         elif t.type == "custom":
             name = _name(t, i)
             custom.add(name)
             tools.append(Tool(name, t.description or "", _custom_parameters(t.format)))
-        else:
+        elif t.type == "namespace":
+            # Codex's MCP servers (and its sub-agent tools): functions grouped under a name. GLM gets
+            # each as one function of a unique flat name; its calls go back as the name and namespace.
+            namespace = _name(t, i)
+            for j, member in enumerate((t.model_extra or {}).get("tools") or ()):
+                inner = schema.Tool.model_validate(member)
+                if inner.type != "function" or not inner.name:
+                    dropped.append(f"{namespace}.{inner.type}:{inner.name or j}")
+                    continue
+                flat = flat_name(namespace, inner.name)
+                namespaced[flat] = (namespace, inner.name)
+                tools.append(_function(inner, flat))
+        elif t.type not in _ACCEPTED:
             dropped.append(f"{t.type}:{t.name}" if t.name else t.type)
-    return tuple(tools), custom, dropped
+    return tuple(tools), custom, dropped, namespaced
+
+
+def _function(tool: schema.Tool, name: str) -> Tool:
+    parameters = tool.parameters or {"type": "object", "properties": {}}
+    return Tool(name, tool.description or "", parameters, strict=bool(tool.strict))
 
 
 def _name(tool: schema.Tool, index: int) -> str:
@@ -239,7 +266,8 @@ def messages(given: Sequence[schema.Item], seal: Seal, earlier: int) -> list[Mes
             if thought is not None:
                 turn.reasoning.append(thought)
         elif isinstance(item, schema.FunctionCallItem):
-            turn.calls.append(HistoryToolCall.from_text(item.call_id, item.name, item.arguments))
+            name = flat_name(item.namespace, item.name) if item.namespace else item.name
+            turn.calls.append(HistoryToolCall.from_text(item.call_id, name, item.arguments))
         elif isinstance(item, schema.CustomToolCallItem):
             turn.calls.append(HistoryToolCall(item.call_id, item.name, {CUSTOM_ARGUMENT: item.input}))
         elif isinstance(item, schema.ToolOutputItem):

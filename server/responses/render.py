@@ -17,7 +17,7 @@ import json.encoder
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -95,6 +95,7 @@ class Output:
         *,
         max_tool_calls: int | None = None,
         custom_tools: frozenset[str] = frozenset(),
+        namespaced: Mapping[str, tuple[str, str]] | None = None,
         summary: bool = False,
         seal: Callable[[str], str] | None = None,
         streaming: bool = True,
@@ -112,6 +113,7 @@ class Output:
         }
         self.items: list[dict[str, Any]] = self.response["output"]
         self._custom = custom_tools
+        self._namespaced = namespaced or {}
         self._summary = summary
         self._seal = seal
         self._streaming = streaming
@@ -262,6 +264,8 @@ class Output:
                 "arguments": "",
                 "status": "in_progress",
             }
+            if name in self._namespaced:  # back under the client's own name, in its namespace
+                item["namespace"], item["name"] = self._namespaced[name]
             self._add(item, out)
 
     def _close(self, status: str, out: Frames) -> None:

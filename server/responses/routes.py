@@ -137,6 +137,7 @@ async def create_response(request: Request) -> Response:
         _head(body, NEUTRAL_SAMPLING.under(converted.request.sampling)),
         max_tool_calls=body.max_tool_calls,
         custom_tools=converted.custom_tools,
+        namespaced=converted.namespaced,
         summary=converted.summary,
         seal=seal.seal if converted.sealed_reasoning else None,
         streaming=body.stream,

@@ -70,6 +70,7 @@ class FunctionCallItem(_Wire):
     call_id: str
     name: str
     arguments: str = ""
+    namespace: str | None = None  # a namespaced tool's (Codex's MCP tools)
     id: str | None = None
     status: str | None = None
 

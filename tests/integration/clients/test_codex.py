@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,13 @@ KEY = "0123456789abcdef0123456789abcdef.codexkey"
 
 
 def run_codex(
-    codex: Path, base: str, workdir: Path, prompt: str, *, resume: bool = False
+    codex: Path,
+    base: str,
+    workdir: Path,
+    prompt: str,
+    *,
+    resume: bool = False,
+    mcp: tuple[str, Path] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`codex exec` (or `codex exec resume --last`, the same home kept) against `base`."""
     home = workdir / "codex-home"
@@ -35,6 +42,10 @@ def run_codex(
         'model = "glm-4.7"\nmodel_provider = "glm"\n\n[model_providers.glm]\nname = "glm-serve"\n'
         f'base_url = "{base}/v1"\nwire_api = "responses"\nenv_key = "GLM_SERVE_KEY"\n'
     )
+    if mcp is not None:  # an MCP server Codex starts over stdio
+        config = (home / "config.toml").read_text()
+        config += f'\n[mcp_servers.{mcp[0]}]\ncommand = "{sys.executable}"\nargs = ["{mcp[1]}"]\n'
+        (home / "config.toml").write_text(config)
     env = {**os.environ, "CODEX_HOME": str(home), "GLM_SERVE_KEY": "unused", "NO_COLOR": "1"}
     options = ["--skip-git-repo-check", "--sandbox", "danger-full-access"]
     return subprocess.run(
@@ -132,3 +143,36 @@ def test_codex_resumes_a_session_across_a_restart_with_its_reasoning(codex: Path
         shown = sent[0].get("content") or sent[0].get("summary")
         if not verifies:
             assert shown, "under another key the reasoning can come only from the text the item shows"
+
+
+NOTES_SERVER = Path(__file__).parent / "mcp" / "notes_server.py"
+
+
+def notes_script(req: ChatRequest | Any) -> str:
+    """A model that calls the MCP server's tool by the flat name it was offered, then answers from it."""
+    for message in req.messages:
+        if message.role == "tool" and "Tuesday" in str(message.content):
+            return "Found it.</think>The launch is on Tuesday."
+    return "I will look it up.</think>" + render_tool_call(
+        "mcp__notes__lookup_note", {"title": "launch"}, "glm47"
+    )
+
+
+def test_codex_runs_an_mcp_tool_the_model_called(codex: Path, tmp_path: Path) -> None:
+    """Codex offers an MCP server's tools as a namespace (`mcp__notes`): GLM sees each as one function
+    of a unique flat name, and its call goes back to Codex under the tool's own name and namespace,
+    which Codex runs on the MCP server."""
+    backend = FakeBackend(notes_script, model="glm-4.7", context_length=1_000_000)
+    with live_server(create_app(Settings(backend="fake"), backend)) as base:
+        done = run_codex(
+            codex, base, tmp_path, "Look up the note called launch.", mcp=("notes", NOTES_SERVER)
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "The launch is on Tuesday." in done.stdout
+    assert "notes/lookup_note (completed)" in done.stdout + done.stderr
+    first, second = backend.requests[0], backend.requests[-1]
+    assert isinstance(first, ChatRequest) and isinstance(second, ChatRequest)
+    assert "mcp__notes__lookup_note" in {t.name for t in first.tools}
+    call = next(m for m in second.messages if m.role == "assistant" and m.tool_calls).tool_calls[0]
+    assert (call.name, call.arguments) == ("mcp__notes__lookup_note", {"title": "launch"})
+    assert "the launch is on Tuesday" in str(next(m for m in second.messages if m.role == "tool").content)

@@ -262,10 +262,9 @@ def test_tools_it_cannot_run_are_left_out_and_named() -> None:
         ]
         r = httpx.post(base + "/v1/responses", json={"model": "glm-test", "input": "hi", "tools": tools})
         assert r.status_code == 200
-        assert r.headers["x-glm-serve-dropped-tools"] == (
-            "web_search,namespace:multi_agent,image_generation,local_shell,mcp"
-        )
-        assert [t.name for t in last_request(backend).tools] == ["get_weather"]
+        assert r.headers["x-glm-serve-dropped-tools"] == "web_search,image_generation,local_shell,mcp"
+        # A namespace's functions are offered under flat names (test_namespaced_tools_round_trip).
+        assert [t.name for t in last_request(backend).tools] == ["get_weather", "multi_agent__get_weather"]
         assert len(r.json()["tools"]) == 6  # echoed as given
 
 
@@ -401,3 +400,37 @@ def test_a_history_call_whose_arguments_are_not_json_is_taken_as_written() -> No
             assert r.status_code == 200, r.text
             (call,) = last_request(backend).messages[1].tool_calls
             assert (call.arguments, call.text) == (parsed, sent)
+
+
+def test_namespaced_tools_round_trip() -> None:
+    """Codex's MCP tools come as a namespace of functions: GLM sees `mcp__notes__lookup` (one flat,
+    unique name), the call goes back as `name: lookup, namespace: mcp__notes`, and a history call in
+    that shape is the flat name again. tool_search is accepted (and needs no tool of ours)."""
+    lookup = {
+        "type": "function",
+        "name": "lookup",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+    }
+    tools = [
+        WEATHER,
+        {"type": "namespace", "name": "mcp__notes", "description": "Notes.", "tools": [lookup]},
+        {"type": "tool_search"},
+    ]
+    call = render_tool_call("mcp__notes__lookup", {"q": "launch"}, "glm47")
+    with fake_server("Looking.</think>" + call) as (base, backend):
+        r = httpx.post(base + "/v1/responses", json={"model": "glm-test", "input": "hi", "tools": tools})
+        assert r.status_code == 200 and "x-glm-serve-dropped-tools" not in r.headers
+        assert [t.name for t in last_request(backend).tools] == ["get_weather", "mcp__notes__lookup"]
+        item = r.json()["output"][-1]
+        assert (item["type"], item["name"], item["namespace"]) == ("function_call", "lookup", "mcp__notes")
+        _, events = raw_events(base, {"model": "glm-test", "input": "hi", "tools": tools})
+        done = [e for e in events if e["type"] == "response.output_item.done"][-1]["item"]
+        assert (done["name"], done["namespace"]) == ("lookup", "mcp__notes")
+        history = [
+            {"role": "user", "content": "hi"},
+            {k: item[k] for k in ("type", "call_id", "name", "namespace", "arguments")},
+            {"type": "function_call_output", "call_id": item["call_id"], "output": "Tuesday"},
+        ]
+        httpx.post(base + "/v1/responses", json={"model": "glm-test", "input": history, "tools": tools})
+        (sent,) = last_request(backend).messages[1].tool_calls
+        assert (sent.name, sent.arguments) == ("mcp__notes__lookup", {"q": "launch"})
