@@ -130,14 +130,23 @@ def _system(system: str | list[schema.TextBlock] | None) -> list[Message]:
 
 def _messages(messages: list[schema.Message]) -> list[Message]:
     """The conversation as GLM's turns. Claude Code sends `system` messages (<system-reminder> text) in
-    the middle of it: a system turn there is not something GLM saw in training, so their text opens the
-    following user turn instead (or closes the last one, when none follows). Earlier turns render the
-    same either way, so the prompt's prefix (and the prefix cache) is kept."""
+    the middle of it; a system turn there is not something GLM saw in training, so their text joins a
+    user turn, chosen so that no turn renders differently once the conversation grows (the prompt's
+    prefix, and the prefix cache, are kept): right after a user turn (where Claude Code puts its agent
+    list, before the model's answer), it closes that turn; after an answer, it opens the next user turn,
+    or stands as one when none has come yet (which the next user message will then continue)."""
     out: list[Message] = []
     waiting: list[str] = []  # system text for the next user turn
+    last_user: int | None = None  # where the last user turn starts in `out`, while it is the last
     for i, m in enumerate(messages):
         if m.role == "system" and any(x.role != "system" for x in out):
-            waiting += [t for t in _texts(m.content) if t]
+            text = "\n".join(t for t in _texts(m.content) if t)
+            if not text:
+                continue
+            if last_user is not None:
+                out[last_user:] = _with_text(out[last_user:], text, first=False)
+            else:
+                waiting.append(text)
             continue
         if isinstance(m.content, str):
             content = strip_billing_header(m.content) if m.role == "system" else m.content
@@ -149,13 +158,10 @@ def _messages(messages: list[schema.Message]) -> list[Message]:
         if waiting and m.role == "user":
             turn = _with_text(turn, "\n".join(waiting), first=True)
             waiting = []
+        last_user = len(out) if m.role == "user" and turn else None
         out += turn
     if waiting:
-        last = max((j for j, m in enumerate(out) if m.role == "user"), default=None)
-        if last is None:
-            out.append(Message("user", "\n".join(waiting)))
-        else:
-            out[last : last + 1] = _with_text([out[last]], "\n".join(waiting), first=False)
+        out.append(Message("user", "\n".join(waiting)))
     return out
 
 

@@ -48,17 +48,29 @@ def codex() -> Path:
     )
 
 
+CLAUDE_CODE_VERSION = "2.1.197"  # the Claude Code the long-sessions issue was written against
+
+
+@pytest.fixture(scope="session")
+def claude_code() -> Path:
+    """The Claude Code CLI (npm @anthropic-ai/claude-code)."""
+    prefix = npm_install(
+        f"claude-code-{CLAUDE_CODE_VERSION}", (f"@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}",)
+    )
+    return prefix / "node_modules" / ".bin" / "claude"
+
+
 @pytest.fixture(scope="session")
 def ai_sdk() -> Path:
     """A folder whose node_modules hold the AI SDK: scripts placed there import it."""
     return npm_install("ai-sdk-" + AI_SDK[0].split("@")[1], AI_SDK)
 
 
-def recording(app: Any, bodies: list[dict[str, Any]]) -> Any:
-    """`app`, keeping the JSON body of each /v1/responses request as the client sent it."""
+def recording(app: Any, bodies: list[dict[str, Any]], path: str = "/v1/responses") -> Any:
+    """`app`, keeping the JSON body of each request to `path` as the client sent it."""
 
     async def recorded(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != "/v1/responses":
+        if scope["type"] != "http" or scope["path"] != path:
             return await app(scope, receive, send)
         raw = bytearray()
 
