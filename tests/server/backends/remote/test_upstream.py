@@ -244,3 +244,23 @@ def test_reasoning_tokens_are_counted_by_the_upstreams_tokenizer(tokenize: bool)
     else:  # no /tokenize: left out where the wire allows, 0 where its schema needs a number
         assert "completion_tokens_details" not in usage
         assert responses["usage"]["output_tokens_details"]["reasoning_tokens"] == 0
+
+
+def test_thinking_off_on_an_always_thinking_upstream_model_is_its_lowest_effort() -> None:
+    """The same rule as on the other backends: GLM-5.3's template cannot turn thinking off, so the
+    upstream is asked for its lowest effort instead, and the response says so."""
+    upstream = raw_server(RAW, models=("GLM-5.3-FP8",))
+    with live_server(upstream) as up:
+        settings = Settings(backend="upstream", upstream_url=up + "/v1")
+        with live_server(create_app(settings, UpstreamBackend(settings.remote, settings.engine))) as base:
+            body = {
+                "model": "GLM-5.3-FP8",
+                "messages": [{"role": "user", "content": "x"}],
+                "chat_template_kwargs": {"enable_thinking": False},
+            }
+            r = httpx.post(base + "/v1/chat/completions", json=body)
+    assert r.status_code == 200, r.text
+    assert upstream.state.bodies[-1]["chat_template_kwargs"] == {"reasoning_effort": "low"}
+    assert "lowest effort, low" in r.headers["x-glm-serve-thinking"]
+    # It thinks: the output parses from reasoning, as the template opened <think>.
+    assert r.json()["choices"][0]["message"]["reasoning_content"] == "The user wants a file."
