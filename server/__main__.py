@@ -78,6 +78,15 @@ def parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--gpus", help="plan for these GPUs instead of this box's, e.g. 2x24GB or 8x141GB")
     plan.add_argument("--model", help="one preset name or weights directory (default: every preset)")
+    from .doctor.command import add_arguments as doctor_arguments
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check this box and the model's answers on every wire; write a report to attach to a bug",
+        description="Box checks (GPUs, versions, weights, disk, offline switches), then a fixed set of "
+        "requests judged on structure against a server it starts (--model) or a running one (--url).",
+    )
+    doctor_arguments(doctor)
     verify = commands.add_parser("verify", help="check a copied weights directory against its manifest")
     verify.add_argument("directory", type=Path)
     return top
@@ -98,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from .plan import run
 
         sys.exit(run(args["gpus"], args["model"]))
+    elif command == "doctor":
+        from .doctor.command import main as doctor
+
+        sys.exit(doctor(argparse.Namespace(**args)))
     elif command == "bench":
         from .bench.command import main as bench
 

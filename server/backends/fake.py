@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections import deque
@@ -112,6 +113,8 @@ class FakeBackend:
         script = self._script(req)
         if isinstance(req, ChatRequest) and req.forces_call and CALL_OPEN not in script:
             script = forced_call(req, self._layout, self._thinks(req))
+        elif isinstance(req, ChatRequest) and req.response_format is not None and not req.parses_tools:
+            script = json_answer(script, req.response_format.schema, self._thinks(req))
         chat = isinstance(req, ChatRequest)
         # A completion's stop strings cut the raw text, as an engine does; a chat answer's apply to the
         # answer alone (core/stops.py), as every backend applies them.
@@ -173,6 +176,21 @@ def forced_call(req: ChatRequest, layout: LayoutName, thinking: bool) -> str:
     return opening + render_tool_call(tool.name, args, layout)
 
 
+def json_answer(script: str, schema: Mapping[str, Any] | None, thinking: bool) -> str:
+    """What an engine enforcing a JSON answer makes the model write: the script's answer where it is
+    JSON already, else an instance of the schema (any object for json_object)."""
+    reasoning, closed, answer = script.partition(THINK_CLOSE)
+    text = answer if closed else script
+    try:
+        json.loads(text)
+        return script
+    except ValueError:
+        pass
+    instance = _placeholder(schema) if schema else {}
+    opening = (reasoning if closed else "An answer in JSON.") + THINK_CLOSE if thinking else ""
+    return opening + json.dumps(instance)
+
+
 _PLACEHOLDERS: dict[str, Any] = {"string": "example", "number": 1, "integer": 1, "boolean": True}
 
 
@@ -183,8 +201,11 @@ def _placeholder(prop: Mapping[str, Any]) -> Any:
     kind = prop.get("type")
     if kind == "array":
         return []
-    if kind == "object":
-        return {}
+    if kind == "object":  # its required members, each a placeholder of its own
+        properties = prop.get("properties") or {}
+        return {name: _placeholder(properties.get(name) or {}) for name in prop.get("required") or ()}
+    if kind in ("integer", "number") and "minimum" in prop:
+        return prop["minimum"]
     return _PLACEHOLDERS.get(kind, "example") if isinstance(kind, str) else "example"
 
 

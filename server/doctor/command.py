@@ -1,0 +1,101 @@
+"""`glm-serve doctor`: the box's checks, then the model's, against a server it starts or --url's."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+
+from ..settings import SettingsError, load_settings
+from . import report
+from .box import box_checks, inventory
+from .checks import Check, run_model_checks
+from .probe import Probe
+
+DEMO_NAMES = ("glm-tiny-demo",)  # random weights: their answers make no sense, by design
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="tiny-cpu", help="a preset name or weights directory to check")
+    parser.add_argument("--url", help="check this running server instead of starting one (http://host:port)")
+    parser.add_argument("--api-key", default=os.environ.get("GLM_SERVE_API_KEY"), help="the server's key")
+    parser.add_argument("--out", type=Path, default=Path("doctor-report"), help="where doctor.md/.json go")
+    parser.add_argument("--port", type=int, default=8787, help="the port of the server it starts")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for it to load")
+
+
+def main(args: argparse.Namespace) -> int:
+    console = Console()
+    try:
+        settings = load_settings({"model": args.model})
+    except SettingsError as exc:
+        console.print(f"glm-serve doctor: {exc}")
+        return 2
+    checks: list[Check] = box_checks(inventory(settings), settings)
+    about = {"model": args.model, "url": args.url or "started by the doctor"}
+    try:
+        with _server(args, console) as base:
+            probe = Probe(base, args.api_key)
+            models = probe.get("/v1/models")
+            if models.status != 200 or not isinstance(models.answer, dict):
+                checks.append(
+                    Check(
+                        "model", "the server answers", "fail", f"GET /v1/models: {models.status}", "", models
+                    )
+                )
+            else:
+                model = models.answer["data"][0]["id"]
+                about["served model"] = model
+                checks.append(Check("model", "the server answers", "ok", f"serving {model}"))
+                sense = model not in DEMO_NAMES and not settings.engine.demo
+                checks += run_model_checks(probe, model, sense=sense)
+    except StartFailed as exc:
+        checks.append(Check("model", "the server starts", "fail", str(exc), "see the log named"))
+    report.show(checks, console)
+    md, js = report.write(args.out, checks, about)
+    console.print(f"report: {md} and {js} (attach them to a bug report)")
+    return 1 if report.verdict(checks) == "fail" else 0
+
+
+class StartFailed(Exception):
+    pass
+
+
+@contextmanager
+def _server(args: argparse.Namespace, console: Console) -> Iterator[str]:
+    """--url, or a `glm-serve serve` of --model started here and stopped after."""
+    if args.url:
+        yield args.url
+        return
+    log = Path(tempfile.mkstemp(prefix="glm-serve-doctor-", suffix=".log")[1])
+    command = [sys.executable, "-m", "server", "serve", "--model", args.model, "--port", str(args.port)]
+    console.print(f"starting: {' '.join(command[2:])} (log: {log})")
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        deadline = time.monotonic() + args.timeout
+        while True:
+            if proc.poll() is not None:
+                raise StartFailed(f"the server exited ({proc.returncode}); its log: {log}")
+            if Probe(base, timeout=2).get("/health").status == 200:
+                break
+            if time.monotonic() > deadline:
+                raise StartFailed(f"not ready after {args.timeout:.0f} s; its log: {log}")
+            time.sleep(1)
+        yield base
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
