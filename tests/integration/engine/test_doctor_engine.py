@@ -1,5 +1,6 @@
-"""`glm-serve doctor --model tiny-cpu`: it starts the real engine on the tiny random model and every check
-that holds for random weights passes (the one of sense is skipped, with the reason)."""
+"""`glm-serve doctor --model tiny-cpu --compare-vllm`: it starts the real engine on the tiny random model,
+every check that holds for random weights passes (the one of sense is skipped, with the reason), and the
+speed section measures glm-serve and vLLM's own server on the same weights, interleaved."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ pytestmark = pytest.mark.engine
 
 def test_doctor_on_the_tiny_model(tmp_path: Path) -> None:
     tiny_model_dir()
-    command = [sys.executable, "-m", "server", "doctor", "--model", "tiny-cpu", "--out", str(tmp_path)]
+    command = [sys.executable, "-m", "server", "doctor", "--model", "tiny-cpu", "--compare-vllm"]
+    command += ["--out", str(tmp_path)]
     done = subprocess.run(
         [*command, "--port", str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=900
     )
@@ -29,3 +31,7 @@ def test_doctor_on_the_tiny_model(tmp_path: Path) -> None:
         assert status[name] == "ok", name
     assert status["an answer that makes sense"] == "skip"
     assert (tmp_path / "doctor.md").read_text().startswith("# glm-serve doctor: ok")
+    speed = {c["name"]: c for c in doc["checks"] if c["group"] == "speed"}
+    assert set(speed) == {"concurrency 1", "concurrency 16"}
+    for check in speed.values():  # both servers measured; the ratio is the box's business, not the test's
+        assert "vLLM serve: TTFT p50" in check["detail"] and "glm-serve/vLLM: tok/s x" in check["detail"]

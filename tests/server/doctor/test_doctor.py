@@ -117,6 +117,7 @@ def test_box_checks_on_faked_machines(tmp_path: Path) -> None:
         "GPUs": "ok",
         "vLLM": "ok",
         "CUDA": "ok",
+        "multi-GPU": "ok",  # the preset runs tensor parallel
         "weights": "ok",
         "disk": "ok",
         "offline switches": "ok",
@@ -136,6 +137,34 @@ def test_box_checks_on_faked_machines(tmp_path: Path) -> None:
     assert broken_dir["weights"].status == "fail"
     full_disk = by_name(box_checks(inventory(free_disk=int(50e9)), Settings(model="zai-org/GLM-4.5-Air-FP8")))
     assert full_disk["disk"].status == "fail" and "113 GB" in full_disk["disk"].detail
+    # What the installed vLLM serves, asked of vLLM itself.
+    old_vllm = by_name(box_checks(inventory(architectures=frozenset({"LlamaForCausalLM"})), real))
+    assert (
+        old_vllm["architecture"].status == "fail"
+        and "Glm4MoeForCausalLM (GLM-4.5-Air)" in old_vllm["architecture"].detail
+    )
+    assert (
+        by_name(box_checks(inventory(architectures=frozenset({"Glm4MoeForCausalLM"})), real))[
+            "architecture"
+        ].status
+        == "ok"
+    )
+    # Several GPUs: enough of them, and peer access between them.
+    tp4 = Settings(model="zai-org/GLM-4.5-Air-FP8", tensor_parallel_size=4)
+    assert by_name(box_checks(inventory(), tp4))["GPUs for tensor parallel"].status == "fail"
+    no_p2p = by_name(box_checks(inventory(peer_access=False, nccl="2.27.3"), real))["multi-GPU"]
+    assert no_p2p.status == "warn" and "NCCL 2.27.3" in no_p2p.detail
+    # The weights against their manifest, and plan's verdict.
+    copied = inventory(
+        weights=tmp_path,
+        weights_files=("config.json", "a.safetensors", MANIFEST),
+        manifest_problems=("missing: b.safetensors",),
+    )
+    assert by_name(box_checks(copied, real))["weights"].status == "fail"
+    assert (
+        by_name(box_checks(inventory(plan=(False, "needs 2 GPUs of 80 GiB")), real))["plan"].status == "fail"
+    )
+    assert by_name(box_checks(inventory(plan=(True, "fits: 131,072 tokens")), real))["plan"].status == "ok"
 
 
 def test_the_command_against_a_running_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -148,7 +177,73 @@ def test_the_command_against_a_running_server(tmp_path: Path, capsys: pytest.Cap
     assert "verdict: ok" in capsys.readouterr().out
     doc = json.loads((tmp_path / "doctor.json").read_text())
     assert doc["served model"] == "glm-test" and doc["verdict"] == "ok"
+    speed = [c for c in doc["checks"] if c["group"] == "speed"]
+    assert [c["name"] for c in speed] == ["concurrency 1", "concurrency 16"]
+    assert all(c["status"] == "ok" and "output tok/s" in c["detail"] for c in speed)
     assert KEY not in (tmp_path / "doctor.md").read_text() + json.dumps(doc)  # no key in the report
     with pytest.raises(SystemExit) as failed, live_server(broken()) as base:
         main(["doctor", "--url", base, "--out", str(tmp_path / "broken")])
     assert failed.value.code == 1
+
+
+def figures(rate: float, ttft: float, completed: int = 16, failed: int = 0) -> dict[str, Any]:
+    return {"output_throughput": rate, "median_ttft_ms": ttft, "completed": completed, "failed": failed}
+
+
+def test_speed_lines_and_the_ratio_to_vllm() -> None:
+    from server.doctor.speed import speed_checks
+
+    measured = {
+        ("glm-serve", 1): figures(200, 20),
+        ("vllm", 1): figures(210, 21),
+        ("glm-serve", 16): figures(800, 50, failed=1),
+        ("vllm", 16): figures(1000, 40),
+    }
+    one, sixteen = speed_checks(measured, "glm-serve", "vllm")
+    assert one.status == "ok" and "tok/s x0.95" in one.detail and "TTFT p50 20 ms" in one.detail
+    assert sixteen.status == "warn" and "tok/s x0.80" in sixteen.detail and "TTFT x1.25" in sixteen.detail
+    alone = speed_checks({("glm-serve", 1): figures(200, 20)}, "glm-serve")
+    assert [c.status for c in alone] == ["ok", "fail"]  # concurrency 16 never completed
+
+
+def test_vllms_own_server_gets_the_same_engine_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.doctor.speed import vllm_command
+
+    engine = Settings(
+        model="/w/GLM-4.7-FP8",
+        served_model_name="glm-4.7",
+        tensor_parallel_size=4,
+        max_model_len=65536,
+        vllm_args={"enforce_eager": True, "max_num_seqs": 64},
+        kv_cache_gib=2,
+    ).engine
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    command, env = vllm_command(engine, 9001)
+    line = " ".join(command[1:])
+    assert line.startswith(
+        "-m vllm.entrypoints.openai.api_server --model /w/GLM-4.7-FP8 --served-model-name glm-4.7"
+    )
+    for part in (
+        "--port 9001",
+        "--tensor-parallel-size 4",
+        "--max-model-len 65536",
+        "--enforce-eager",
+        "--max-num-seqs 64",
+    ):
+        assert part in line
+    assert env["VLLM_CPU_KVCACHE_SPACE"] == "2"  # vLLM's CPU backend sizes its KV cache from it alone
+
+
+def test_the_inventory_checks_copied_weights_against_their_manifest(tmp_path: Path) -> None:
+    from server.backends.local import manifest
+    from server.doctor.box import inventory as look
+
+    (tmp_path / "config.json").write_text('{"architectures": ["Glm4MoeForCausalLM"]}')
+    (tmp_path / "model.safetensors").write_bytes(b"x" * 100)
+    manifest.write(tmp_path, "zai-org/GLM-4.5-Air-FP8", "abc")
+    settings = Settings(model=str(tmp_path))
+    assert look(settings).manifest_problems == ()
+    (tmp_path / "model.safetensors").write_bytes(b"x" * 50)  # a copy cut short
+    (problem,) = look(settings).manifest_problems or ()
+    assert "model.safetensors" in problem and "50 bytes" in problem
+    assert by_name(box_checks(look(settings), settings))["weights"].status == "fail"
