@@ -10,6 +10,7 @@ import importlib.metadata
 import json
 import os
 import shutil
+import subprocess
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ class Inventory:
     manifest_problems: tuple[str, ...] | None = None  # against the weights' manifest (None: none there)
     peer_access: bool | None = None  # every GPU pair reaches the other directly (None: under two GPUs)
     nccl: str | None = None
+    driver: str | None = None  # the NVIDIA driver's version (nvidia-smi)
     plan: tuple[bool, str] | None = None  # plan's verdict for the model on these GPUs: fits, and what
 
 
@@ -72,6 +74,7 @@ def inventory(settings: Settings, *, hash_weights: bool = False) -> Inventory:
         problems = tuple(str(p) for p in manifest.verify(weights, hashes=hash_weights))
     return Inventory(
         gpus=gpus,
+        driver=_driver() if gpus is not None else None,
         architectures=_architectures(),
         manifest_problems=problems,
         peer_access=peer,
@@ -84,6 +87,21 @@ def inventory(settings: Settings, *, hash_weights: bool = False) -> Inventory:
         weights_files=tuple(sorted(p.name for p in weights.iterdir())) if weights is not None else (),
         environ={k: os.environ[k] for k in _OFFLINE_VARIABLES if k in os.environ},
     )
+
+
+def _driver() -> str | None:
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    with suppress(OSError, subprocess.SubprocessError):
+        done = subprocess.run(
+            [smi, "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        return done.stdout.splitlines()[0].strip() if done.returncode == 0 and done.stdout.strip() else None
+    return None
 
 
 def _architectures() -> frozenset[str] | None:
@@ -135,7 +153,8 @@ def box_checks(inv: Inventory, settings: Settings) -> list[Check]:
             Check("box", "CUDA", "fail", "a GPU, but torch without CUDA", "install torch's CUDA build")
         )
     elif inv.cuda is not None:
-        out.append(Check("box", "CUDA", "ok", f"torch built with CUDA {inv.cuda}"))
+        driver = f", NVIDIA driver {inv.driver}" if inv.driver else ""
+        out.append(Check("box", "CUDA", "ok", f"torch built with CUDA {inv.cuda}{driver}"))
     out += _architecture(inv, settings)
     out += _multi_gpu(inv, settings)
     out.append(_weights(inv, settings))

