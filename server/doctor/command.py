@@ -26,7 +26,9 @@ DEMO_NAMES = ("glm-tiny-demo",)  # random weights: their answers make no sense, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="tiny-cpu", help="a preset name or weights directory to check")
+    parser.add_argument(
+        "--model", help="a preset name or weights directory to check (default: tiny-cpu, or --url's model)"
+    )
     parser.add_argument("--url", help="check this running server instead of starting one (http://host:port)")
     parser.add_argument("--api-key", default=os.environ.get("GLM_SERVE_API_KEY"), help="the server's key")
     parser.add_argument("--out", type=Path, default=Path("doctor-report"), help="where doctor.md/.json go")
@@ -48,13 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     console = Console()
+    if args.model is None and not args.url:
+        args.model = "tiny-cpu"
     try:
-        settings = load_settings({"model": args.model})
+        settings = load_settings({"model": args.model} if args.model else {})
     except SettingsError as exc:
         console.print(f"glm-serve doctor: {exc}")
         return 2
     checks: list[Check] = box_checks(inventory(settings, hash_weights=args.verify_weights), settings)
-    about = {"model": args.model, "url": args.url or "started by the doctor"}
+    about = {"model": args.model or "(as --url serves)", "url": args.url or "started by the doctor"}
     try:
         with _server(args, console) as base:
             probe = Probe(base, args.api_key)

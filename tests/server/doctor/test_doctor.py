@@ -173,7 +173,8 @@ def test_the_command_against_a_running_server(tmp_path: Path, capsys: pytest.Cap
         fake_server("Fine.</think>All good here, thank you for asking.", api_key=KEY) as (base, _),
         pytest.raises(SystemExit) as done,
     ):
-        main(["doctor", "--url", base, "--api-key", KEY, "--out", str(tmp_path)])
+        # --model names what the box checks are about (and the tiny demo has no check of sense).
+        main(["doctor", "--url", base, "--model", "tiny-cpu", "--api-key", KEY, "--out", str(tmp_path)])
     assert done.value.code == 0
     assert "verdict: ok" in capsys.readouterr().out
     doc = json.loads((tmp_path / "doctor.json").read_text())
@@ -185,6 +186,10 @@ def test_the_command_against_a_running_server(tmp_path: Path, capsys: pytest.Cap
     with pytest.raises(SystemExit) as failed, live_server(broken()) as base:
         main(["doctor", "--url", base, "--out", str(tmp_path / "broken")])
     assert failed.value.code == 1
+    # A real model behind --url gets the check of sense (the tiny demo's name alone skips it).
+    checks = json.loads((tmp_path / "broken" / "doctor.json").read_text())["checks"]
+    sense = next(c for c in checks if c["name"] == "an answer that makes sense")
+    assert sense["status"] == "fail" and "Paris" in sense["detail"]
 
 
 def figures(rate: float, ttft: float, completed: int = 16, failed: int = 0) -> dict[str, Any]:
