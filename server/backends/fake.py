@@ -146,13 +146,13 @@ class FakeBackend:
                 if parser is not None and parser.in_reasoning:
                     reasoning_tokens += 1
                 events: list[StreamEvent] = list(parser.feed(piece)) if parser else [TextDelta(piece)]
-                for event in (out for e in events for out in stops.feed(e)):
+                for event in stops.through(events):
                     called = called or isinstance(event, ToolCallEnd)
                     yield event
                 if stops.hit is not None:
                     break
             if parser is not None and stops.hit is None:
-                for event in (out for e in parser.finish(engine_reason) for out in stops.feed(e)):
+                for event in stops.through(parser.finish(engine_reason)):
                     called = called or isinstance(event, ToolCallEnd)
                     yield event
                 for event in stops.flush():

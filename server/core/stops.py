@@ -10,6 +10,8 @@ held back until the next piece tells.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from parsers import TextDelta
 
 from .events import LogprobsDelta, StreamEvent
@@ -43,6 +45,11 @@ class AnswerStops:
         self._held = text[len(text) - keep :]
         sent = text[: len(text) - keep]
         return [TextDelta(sent)] if sent else []
+
+    def through(self, events: Iterable[StreamEvent]) -> Iterator[StreamEvent]:
+        """`events` fed in turn: what goes out of them."""
+        for event in events:
+            yield from self.feed(event)
 
     def flush(self) -> list[StreamEvent]:
         """The text held back, at the end of the answer (it was no stop string after all)."""

@@ -8,7 +8,7 @@ import functools
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -223,7 +223,7 @@ class LocalBackend:
                         if parser is None:
                             yield TextDelta(choice.text)
                         else:
-                            for event in _stopped(stops, parser.feed(choice.text)):
+                            for event in stops.through(parser.feed(choice.text)):
                                 called = called or isinstance(event, ToolCallEnd)
                                 yield event
                     if choice.logprobs:
@@ -236,7 +236,7 @@ class LocalBackend:
                     if choice.finish_reason is not None:
                         engine_reason, stop_reason = choice.finish_reason, choice.stop_reason
         if parser is not None and stops.hit is None:
-            for event in _stopped(stops, [*parser.finish(engine_reason or "stop")]):
+            for event in stops.through(parser.finish(engine_reason or "stop")):
                 called = called or isinstance(event, ToolCallEnd)
                 yield event
             for event in stops.flush():
@@ -246,11 +246,6 @@ class LocalBackend:
         usage = Usage(len(ids), completion_tokens, cached, reasoning_tokens)
         stop_sequence = stop_reason if isinstance(stop_reason, str) else None
         yield MessageEnd(finish_reason(engine_reason, called), usage, stop_sequence)
-
-
-def _stopped(stops: AnswerStops, events: Iterable[StreamEvent]) -> Iterator[StreamEvent]:
-    for event in events:
-        yield from stops.feed(event)
 
 
 def _fitted(engine: Engine, req: ChatRequest) -> tuple[ChatRequest, str | None]:

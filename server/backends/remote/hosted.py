@@ -144,12 +144,13 @@ class HostedBackend:
         if not self._key:
             raise BackendUnavailable("no hosted API key is configured (BIGMODEL_API_KEY or ZAI_API_KEY)")
         model = hosted_model(req.model, self._settings)
-        thinking, note = fit_for(req.thinking, releases.find(model))
+        release = releases.find(model)  # once: a lookup costs ~50 µs of the hosted path's budget
+        thinking, note = fit_for(req.thinking, release)
         req = replace(req, thinking=thinking)
-        body = request_body(req, model)
+        body = request_body(req, model, release)
         chunks = await self._open(body)
         start = MessageStart(
-            f"chatcmpl-{uuid.uuid4().hex}", req.model, 0, self.name, sampling_used(req, model), note
+            f"chatcmpl-{uuid.uuid4().hex}", req.model, 0, self.name, sampling_used(req, release), note
         )
         try:
             async for event in chunk_events(chunks, start):

@@ -22,7 +22,7 @@ from ...core.errors import (
     UpstreamError,
 )
 from ...core.events import FinishReason, MessageEnd, MessageStart, StreamEvent, Usage
-from ...core.releases.release import HOSTED_SAMPLING
+from ...core.releases.release import HOSTED_SAMPLING, Release
 from ...core.request import ChatRequest, CompletionRequest, Content, ImagePart, Message, SamplingValues
 from ...settings import RemoteSettings
 
@@ -146,7 +146,7 @@ def wire_messages(messages: Sequence[Message], text_only: str | None = None) -> 
     return out
 
 
-def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
+def request_body(req: ChatRequest, model: str, release: Release | None) -> dict[str, Any]:
     """The request as the hosted API accepts it (it takes fewer knobs than OpenAI's API)."""
     s = req.sampling
     if s.logprobs:
@@ -180,7 +180,6 @@ def request_body(req: ChatRequest, model: str) -> dict[str, Any]:
         body["stop"] = list(s.stop)
     if s.seed is not None:
         body["seed"] = s.seed
-    release = releases.find(model)
     if req.thinking.effort is not None and release is not None and release.efforts:
         body["reasoning_effort"] = req.thinking.effort  # GLM-5.2+ (fitted to the release's levels)
     if req.thinking.enabled is not None or req.thinking.clear is not None:
@@ -205,10 +204,9 @@ def _top_p(value: float) -> float:
     return min(max(value, 0.01), 1.0)
 
 
-def sampling_used(req: ChatRequest, model: str) -> SamplingValues:
+def sampling_used(req: ChatRequest, release: Release | None) -> SamplingValues:
     """What the hosted model samples `req` with: the values request_body sends, else its documented
-    defaults for `model`; it takes no penalties."""
-    release = releases.find(model)
+    defaults for the model (`release`'s); it takes no penalties."""
     defaults = release.hosted_sampling if release else HOSTED_SAMPLING
     s = req.sampling
     return SamplingValues(

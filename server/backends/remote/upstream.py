@@ -139,7 +139,8 @@ class UpstreamBackend:
         if isinstance(req, CompletionRequest):
             raise InvalidRequest("the upstream backend serves chat completions only")
         # Thinking as the model can do it (GLM-5.3 cannot turn it off), before anything reads it.
-        release = releases.find(self._upstream_model(req.model))
+        model = self._upstream_model(req.model)
+        release = releases.find(model)
         policy = release.thinking if release is not None else "opened"
         fitted, note = fit_for(req.thinking, release)
         req = replace(req, thinking=fitted)
@@ -151,7 +152,6 @@ class UpstreamBackend:
         # thinking off, so its content starts after it; otherwise GLM-4.7+ output starts inside it.
         parser: GlmParser | None = None
         split_upstream = False
-        model = self._upstream_model(req.model)
         layout = self.layout(model)
         try:
             chunks = await self._client.open(request_body(req, model))
@@ -192,7 +192,7 @@ class UpstreamBackend:
                             opened = thinking and not split_upstream and policy != "optional"
                             parser = GlmParser(layout, tools, starts_in_reasoning=opened)
                         events += parser.feed(content)
-                    for event in (out for e in events for out in stops.feed(e)):
+                    for event in stops.through(events):
                         called = called or isinstance(event, ToolCallEnd)
                         if isinstance(event, ReasoningDelta):
                             thought.append(event.text)
@@ -209,7 +209,7 @@ class UpstreamBackend:
             yield start
         if stops.hit is None:
             ended = parser.finish("length" if engine_reason == "length" else "stop") if parser else []
-            for event in (out for e in ended for out in stops.feed(e)):
+            for event in stops.through(ended):
                 called = called or isinstance(event, ToolCallEnd)
                 if isinstance(event, ReasoningDelta):
                     thought.append(event.text)
