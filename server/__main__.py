@@ -4,20 +4,65 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Examples keep their lines; the flag column is wide enough for the long flag names."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=34, width=min(shutil.get_terminal_size().columns, 110))
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def parser() -> argparse.ArgumentParser:
+    from importlib.metadata import version
+
     from .settings import add_flags
 
-    top = argparse.ArgumentParser(prog="glm-serve", description="An OpenAI-compatible server for GLM models.")
-    commands = top.add_subparsers(dest="command", required=True)
+    top = argparse.ArgumentParser(
+        prog="glm-serve",
+        description="Serve GLM models (local vLLM, or the hosted BigModel/Z.ai API) over the OpenAI, "
+        "Anthropic and Responses APIs.",
+        formatter_class=_Help,
+        epilog=_examples(
+            "glm-serve serve                     # the tiny CPU demo on http://127.0.0.1:8000",
+            "glm-serve plan --gpus 2x80GB        # which GLM fits a box, with what context",
+            "glm-serve serve glm-4.7-flash       # a preset (see `plan`), a weights directory or a repo id",
+            "glm-serve chat                      # talk to a running server in this terminal",
+        ),
+    )
+    top.add_argument("--version", action="version", version=f"glm-serve {version('glm-serve')}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
         "serve",
         help="serve a model over HTTP",
-        description="Flags override GLM_SERVE_* variables, which override --config.",
+        description="Serve MODEL (a preset name, a weights directory or a hub repo id; without one, the "
+        "tiny CPU demo). Flags override GLM_SERVE_* variables, which override --config and the preset.",
+        usage="%(prog)s [MODEL] [options]",
+        formatter_class=_Help,
+        epilog=_examples(
+            "glm-serve serve",
+            "glm-serve serve glm-4.5-air-fp8 --port 9000 --api-key-file ~/.glm-key",
+            "glm-serve serve /models/GLM-4.7-Flash --max-model-len 65536",
+            "ZAI_API_KEY=... glm-serve serve --backend hosted",
+        ),
+    )
+    serve.add_argument(
+        "model_argument",
+        nargs="?",
+        default=argparse.SUPPRESS,
+        metavar="MODEL",
+        help="a preset (`glm-serve plan` lists them), a weights directory or a hub repo id; same as --model",
     )
     add_flags(serve)
     mock = commands.add_parser(
@@ -25,9 +70,16 @@ def parser() -> argparse.ArgumentParser:
         help="serve an offline stand-in of the hosted BigModel/Z.ai API",
         description="Answers like the hosted chat API, with selectable failures; base "
         "URL http://HOST:PORT/api/paas/v4 (or /api/coding/paas/v4).",
+        formatter_class=_Help,
+        epilog=_examples(
+            "glm-serve mock-hosted --port 8400",
+            "glm-serve mock-hosted --scenario rate_limit:2 --ttft-ms 300 --itl-ms 20",
+            "BIGMODEL_BASE_URL=http://127.0.0.1:8400/api/paas/v4 BIGMODEL_API_KEY=test.key "
+            "glm-serve serve --backend hosted",
+        ),
     )
-    mock.add_argument("--host", default="127.0.0.1")
-    mock.add_argument("--port", type=int, default=8400)
+    mock.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    mock.add_argument("--port", type=int, default=8400, help="port to listen on")
     mock.add_argument("--api-key", default="test.key", help="the key clients must send as Bearer")
     mock.add_argument(
         "--scenario",
@@ -58,12 +110,23 @@ def parser() -> argparse.ArgumentParser:
         help="measure this box against the hosted API (or any OpenAI-compatible server), side by side",
         description="Latency, throughput, tool-call quality and cost of each --target, under the same load; "
         "writes result.json, report.md and PNG figures.",
+        formatter_class=_Help,
+        epilog=_examples(
+            "glm-serve bench                     # this box's server against the hosted API (key set)",
+            "glm-serve bench --target box=http://127.0.0.1:8000 --target hosted=zai --concurrency 1,16",
+            "glm-serve bench --target box=http://127.0.0.1:8000 --workload chat --slo ttft=2000,tpot=100",
+        ),
     )
     bench_arguments(bench)
     download = commands.add_parser(
         "download",
         help="fetch weights for an air-gapped box, with a manifest of sizes and sha256 sums",
         description="Resumable; run it again after an interruption. Writes glm-serve-manifest.json.",
+        formatter_class=_Help,
+        epilog=_examples(
+            "glm-serve download glm-4.7-flash --to /models/GLM-4.7-Flash",
+            "glm-serve verify /models/GLM-4.7-Flash      # on the air-gapped box, after copying",
+        ),
     )
     download.add_argument(
         "source", metavar="PRESET_OR_REPO", help="a preset name from configs/, or a hub repo id"
@@ -75,6 +138,12 @@ def parser() -> argparse.ArgumentParser:
         help="which presets fit this box's GPUs (or --gpus), with how much context, and the line to run",
         description="Memory arithmetic from each preset's config.json and safetensors index (or the "
         "release's published sizes): weights per GPU, KV cache per token, context and sessions.",
+        formatter_class=_Help,
+        epilog=_examples(
+            "glm-serve plan                      # this box's GPUs",
+            "glm-serve plan --gpus 2x24GB",
+            "glm-serve plan --gpus 8x80GB --model glm-4.7-fp8",
+        ),
     )
     plan.add_argument("--gpus", help="plan for these GPUs instead of this box's, e.g. 2x24GB or 8x141GB")
     plan.add_argument("--model", help="one preset name or weights directory (default: every preset)")
@@ -85,16 +154,35 @@ def parser() -> argparse.ArgumentParser:
         help="check this box and the model's answers on every wire; write a report to attach to a bug",
         description="Box checks (GPUs, versions, weights, disk, offline switches), then a fixed set of "
         "requests judged on structure against a server it starts (--model) or a running one (--url).",
+        formatter_class=_Help,
+        epilog=_examples(
+            "glm-serve doctor                    # starts the tiny demo and checks it",
+            'glm-serve doctor --url http://127.0.0.1:8000 --api-key "$GLM_SERVE_API_KEY"',
+        ),
     )
     doctor_arguments(doctor)
-    verify = commands.add_parser("verify", help="check a copied weights directory against its manifest")
-    verify.add_argument("directory", type=Path)
+    verify = commands.add_parser(
+        "verify",
+        help="check a copied weights directory against its manifest",
+        description="Every file's size and sha256 against the glm-serve-manifest.json that `download` wrote.",
+        formatter_class=_Help,
+        epilog=_examples("glm-serve verify /models/GLM-4.7-Flash"),
+    )
+    verify.add_argument("directory", type=Path, help="the weights directory, with its manifest")
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = vars(parser().parse_args(argv))
     command = args.pop("command")
+    try:
+        run_command(command, args)
+    except KeyboardInterrupt:
+        # Ctrl-C is how a person stops a foreground command: an exit status, not a traceback.
+        sys.exit(130)
+
+
+def run_command(command: str, args: dict[str, Any]) -> None:
     if command == "serve":
         serve(args)
     elif command == "mock-hosted":
@@ -136,11 +224,11 @@ def mock_hosted(
     from .standin.latency import Latency
 
     if scenario.partition(":")[0] not in SCENARIOS:
-        sys.exit(f"glm-serve: unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+        refuse(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     try:
         latency = Latency(ttft_ms, itl_ms, latency_spread, seed)
     except ValueError as exc:
-        sys.exit(f"glm-serve: {exc}")
+        refuse(f"{exc}")
     app = create_standin(
         api_key,
         scenario,
@@ -162,11 +250,11 @@ def fetch(source: str, to: Path, revision: str | None) -> None:
         try:
             repo = str(load_settings({"model": source}, environ={}).engine.model)
         except SettingsError as exc:
-            sys.exit(f"glm-serve: {exc}")
+            refuse(f"{exc}")
     try:
         written = manifest.download(repo, to, revision)
     except Exception as exc:  # the hub's errors: unknown repo, no network, no token for a gated repo
-        sys.exit(f"glm-serve: cannot download {repo}: {type(exc).__name__}: {exc}")
+        refuse(f"cannot download {repo}: {type(exc).__name__}: {exc}")
     print(f"{repo} is in {to}; manifest: {written}")
 
 
@@ -176,25 +264,50 @@ def check(directory: Path) -> None:
     try:
         problems = manifest.verify(directory)
     except ValueError as exc:
-        sys.exit(f"glm-serve: {exc}")
+        refuse(f"{exc}")
     for problem in problems:
         print(problem)
     if problems:
-        sys.exit(f"glm-serve: {directory} does not match its manifest ({len(problems)} problems)")
+        print(
+            f"glm-serve: {directory} does not match its manifest ({len(problems)} problems)", file=sys.stderr
+        )
+        sys.exit(1)
     print(f"{directory}: every file matches its manifest")
 
 
-def serve(flags: dict[str, object]) -> None:
-    from .settings import SettingsError, load_settings
+def refuse(message: str) -> NoReturn:
+    """End the command with one line on stderr and exit code 2 (a usage error, as argparse's)."""
+    print(f"glm-serve: {message}", file=sys.stderr)
+    sys.exit(2)
 
+
+def serve(flags: dict[str, object]) -> None:
+    from . import preflight
+    from .settings import load_settings
+
+    positional = flags.pop("model_argument", None)
+    if positional is not None:
+        if flags.get("model") not in (None, positional):
+            refuse(f"two models: {positional} and --model {flags['model']}; give one")
+        flags["model"] = positional
     try:
+        asked = flags.get("model") or os.environ.get("GLM_SERVE_MODEL")
+        if asked:
+            preflight.check_model_argument(str(asked))
         settings = load_settings(flags)
-    except SettingsError as exc:
-        sys.exit(f"glm-serve: {exc}")
+        preflight.check(settings, preflight.this_box(), str(asked) if asked else None)
+    except ValueError as exc:  # SettingsError, Refused
+        refuse(str(exc))
     server_settings = settings.server
-    logging.basicConfig(
-        level=server_settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from . import logs
+
+    logs.configure(server_settings.log_level, server_settings.log_format)
+    try:
+        # Bound before anything loads: a port in use is one line now, not after a minute of loading.
+        listening = bind(server_settings.host, server_settings.port)
+    except OSError as exc:
+        where = f"{server_settings.host}:{server_settings.port}"
+        refuse(f"cannot listen on {where}: {exc.strerror} (--port to choose another)")
     if settings.engine.offline_mode:
         from . import offline
 
@@ -215,23 +328,58 @@ def serve(flags: dict[str, object]) -> None:
     try:
         app = create_app(settings, on_start_failure=stop)
     except ValueError as exc:  # a backend refusing its configuration (no --upstream-url, missing weights…)
-        sys.exit(f"glm-serve: {exc}")
+        listening.close()
+        refuse(str(exc))
     grace = settings.limits.shutdown_grace
     config = uvicorn.Config(
         app,
         host=server_settings.host,
         port=server_settings.port,
-        log_level=server_settings.log_level.lower(),
+        log_level=server_settings.log_level,
+        log_config=None,  # logs.configure's: one format for every line
         # Our drain ends every stream at the grace period; uvicorn's own cut is the backstop behind it.
         timeout_graceful_shutdown=int(grace) + 3,
         http=ResettableHttpTools,  # a stream may reset a connection whose client stopped reading
     )
     serving: Serving = app.state.serving
     server = DrainingServer(config, serving.gate, grace)
-    server.run()
+    logging.getLogger("glm_serve").info(
+        "listening on http://%s:%d (API docs at /docs)", server_settings.host, server_settings.port
+    )
+    code = 0
+    try:
+        server.run(sockets=[listening])
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C it caught again, once it has shut down
+        code = 130
     if failures:
         failure = failures[0]
-        sys.exit(f"glm-serve: the engine failed to start: {type(failure).__name__}: {failure}")
+        print(f"glm-serve: the engine failed to start: {type(failure).__name__}: {failure}", file=sys.stderr)
+        code = 1
+    leave(code)
+
+
+def leave(code: int) -> NoReturn:
+    """Exit without the interpreter's teardown. The engine has stopped by now (the app's shutdown); what
+    the teardown would add is only compiled libraries' (triton's, xgrammar's) reports of objects they
+    never freed, thirty lines on every exit."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, as uvicorn would make it (it takes this one over)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 from starlette.types import Scope
@@ -44,9 +45,11 @@ DEMO_BANNER = """
 ==============================================================================================
   glm-serve is serving the TINY RANDOM-WEIGHT DEMO MODEL on CPU. Its output is gibberish.
   It proves the plumbing (real vLLM engine, GLM parser, OpenAI API), nothing more.
-  Serve real GLM weights with:  glm-serve serve --model /path/to/GLM-4.7-FP8   (needs a GPU)
+  Real GLM weights: `glm-serve plan` says which fit your GPUs, then `glm-serve serve PRESET`.
 ==============================================================================================
 """
+
+HEALTH_RETRY_AFTER = 5  # seconds, on /health's 503 while the model loads
 
 StartFailure = Callable[[BaseException], None]
 
@@ -159,21 +162,49 @@ async def _start(backend: Backend, on_failure: StartFailure | None) -> None:
 
 
 def _add_service_routes(app: FastAPI, authed: list[Any]) -> None:
-    @app.get("/openapi.json", dependencies=authed, include_in_schema=False)
-    async def openapi_document(request: Request) -> JSONResponse:
-        app: FastAPI = request.app
+    def document(app: FastAPI) -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = openapi.document(app)
-        return JSONResponse(app.openapi_schema)
+        return app.openapi_schema
+
+    @app.get("/openapi.json", dependencies=authed, include_in_schema=False)
+    async def openapi_document(request: Request) -> JSONResponse:
+        return JSONResponse(document(request.app))
+
+    @app.get("/docs", dependencies=authed, include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        # The document goes inside the page: the browser's own fetch of /openapi.json would carry no key.
+        return get_swagger_ui_html(
+            openapi_url="", title="glm-serve API", swagger_ui_parameters={"spec": document(request.app)}
+        )
+
+    @app.get("/", include_in_schema=False)
+    async def front(request: Request, backend: BackendDep) -> JSONResponse:
+        """What is serving here: for a person (or a script) that opens the server's address."""
+        state = await backend.health()
+        body: dict[str, Any] = {
+            "name": "glm-serve",
+            "version": request.app.version,
+            "state": "ready" if state.ready else ("loading" if state.loading else "not serving"),
+        }
+        try:
+            await require_api_key(request)
+        except AuthenticationFailed:
+            return JSONResponse(body)
+        apis = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "responses": "/v1/responses"}
+        return JSONResponse(body | {"models": backend.model_ids(), "apis": apis, "docs": "/docs"})
 
     @app.get("/health", responses={503: {"description": "Not serving (loading, dead or shutting down)"}})
     async def health(request: Request, backend: BackendDep) -> JSONResponse:
         state = await backend.health()
         gate = serving(request).gate
+        headers: dict[str, str] = {}
         if gate.draining:
             status, code = "shutting down", 503
         elif not state.ready:
             status, code = ("loading" if state.loading else "dead"), 503
+            if state.loading:
+                headers["retry-after"] = str(HEALTH_RETRY_AFTER)
         else:
             # Still 200 when saturated: it serves, but a load balancer may prefer another replica.
             status, code = ("saturated" if gate.saturated() else "ok"), 200
@@ -181,14 +212,14 @@ def _add_service_routes(app: FastAPI, authed: list[Any]) -> None:
         try:
             await require_api_key(request)
         except AuthenticationFailed:
-            return JSONResponse(body, status_code=code)  # no key, no details (weights path, backend)
+            return JSONResponse(body, status_code=code, headers=headers)  # no key, no details
         body |= {
             "backend": state.backend,
             "detail": state.detail,
             "reason": serving(request).backend_reason,
             "models": backend.model_ids(),
         }
-        return JSONResponse(body, status_code=code)
+        return JSONResponse(body, status_code=code, headers=headers)
 
     @app.get("/metrics", dependencies=authed, response_class=PlainTextResponse)
     async def metrics(m: MetricsDep) -> Response:

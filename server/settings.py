@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from parsers import LayoutName
@@ -70,7 +78,17 @@ class ServerSettings(_Section):
     spillover_queue_depth: int = Field(
         64, description="requests in flight on the primary before spilling over"
     )
-    log_level: str = Field("info", description="log level")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="log level; debug also shows the engine's configuration and known warnings"
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="log lines as text, or one JSON object each (for log collectors)"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @model_validator(mode="before")
     @classmethod
@@ -126,6 +144,15 @@ class EngineSettings(_Section):
         description="on CPU, this server's session scheduling niceness (autogroup), so that the engine's "
         "spinning never starves clients in other sessions; 0 leaves it",
     )
+
+    def demo_conflict(self) -> str | None:
+        """Two answers to "which model" (the demo and a model): refused, never one silently dropped."""
+        if self.demo and self.model:
+            return (
+                f"demo: true (as the tiny-cpu preset sets) serves the bundled tiny model, not --model "
+                f"{self.model}: drop one of the two"
+            )
+        return None
 
     def served_name(self) -> str:
         return self.served_model_name or (Path(self.model).name if self.model else "glm")
@@ -321,13 +348,28 @@ def _read_yaml(path: Path | Traversable) -> dict[str, Any]:
 # -- flags generated from the fields -------------------------------------------------------------
 
 
+# --help's groups: the sections, with the engine's section split into what is served and how.
+_MODEL_FIELDS = frozenset(
+    {"model", "served_model_name", "demo", "offline", "output_layout", "enable_thinking", "strict_tools"}
+)
+_GROUP_TITLES = {
+    "server": "server",
+    "model": "model",
+    "engine": "engine (local vLLM)",
+    "remote": "hosted API and upstream",
+    "limits": "limits",
+    "responses": "Responses API",
+}
+
+
 def add_flags(parser: argparse.ArgumentParser) -> None:
-    """One --flag per setting, grouped by section; unset flags stay absent so lower sources show through."""
+    """One --flag per setting, grouped for --help; unset flags stay absent so lower sources show through."""
+    groups = {key: parser.add_argument_group(title) for key, title in _GROUP_TITLES.items()}
     for section, model in SECTIONS.items():
-        group = parser.add_argument_group(section, model.__doc__)
         for name, field in model.model_fields.items():
+            group = groups["model" if name in _MODEL_FIELDS else section]
             flag = "--" + name.replace("_", "-")
-            kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": field.description}
+            kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": _help(field)}
             annotation = _strip_optional(field.annotation)
             if annotation is bool:
                 kwargs["action"] = argparse.BooleanOptionalAction
@@ -339,6 +381,17 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
             elif annotation in (int, float):
                 kwargs["type"] = annotation
             group.add_argument(flag, **kwargs)
+
+
+def _help(field: FieldInfo) -> str:
+    """The field's description, with its default where it has a plain one (argparse cannot show it: the
+    flags' own default is "absent", so that the environment and YAML show through)."""
+    text = (field.description or "").replace("%", "%%")
+    default = field.get_default(call_default_factory=True)
+    if default is None or default == {} or "(default" in text or isinstance(default, SecretStr):
+        return text
+    shown = str(default).lower() if isinstance(default, bool) else str(default)
+    return f"{text} (default: {shown})"
 
 
 def _literal_values(annotation: Any) -> tuple[Any, ...]:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..http.fields import Seed
+from ..http.fields import OPTIONAL_MODEL, Seed
 
 
 class _Wire(BaseModel):
@@ -101,7 +101,7 @@ class OutputConfig(_Wire):
 
 
 class MessagesRequest(_Wire):
-    model: str
+    model: str = OPTIONAL_MODEL
     max_tokens: int = Field(ge=1)
     messages: list[Message] = Field(min_length=1)
     system: str | list[TextBlock] | None = None
@@ -120,7 +120,7 @@ class MessagesRequest(_Wire):
 
 
 class CountTokensRequest(_Wire):
-    model: str
+    model: str = OPTIONAL_MODEL
     messages: list[Message] = Field(min_length=1)
     system: str | list[TextBlock] | None = None
     tools: list[Tool] | None = None

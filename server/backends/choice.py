@@ -2,7 +2,8 @@
 
     auto ─▶ a CUDA GPU and a local weights directory ─▶ local
          ─▶ else a hosted API key in the environment ─▶ hosted   (never in offline mode)
-         ─▶ else, offline with a local weights directory ─▶ local, on whatever this box has
+         ─▶ else a local weights directory ─▶ local, on whatever this box has
+         ─▶ else a model was asked for ─▶ refused (it needs a GPU)
          ─▶ else the tiny random-weight demo model on CPU ─▶ local (announced as a demo)
 
 Offline (--offline, or --model a local directory) the hosted API is never chosen, not by auto and not as
@@ -76,27 +77,25 @@ def _one_backend(settings: Settings, kind: str) -> tuple[Backend, Settings, str]
         why = f"--backend upstream ({settings.remote.upstream_url})"
         return UpstreamBackend(settings.remote, engine), settings, why
     if engine.demo:
-        if engine.model:
-            # Two answers to "which model": refused, never one of them silently dropped.
-            raise ValueError(
-                f"demo: true (as the tiny-cpu preset sets) serves the bundled tiny model, not --model "
-                f"{engine.model}: drop one of the two"
-            )
+        if conflict := engine.demo_conflict():
+            raise ValueError(conflict)
         return _local(settings, "settings ask for the demo")
     if kind == "local":
         return _local(settings, "--backend local")
-    if engine.model and _gpu_available() and _is_weights_dir(engine.model):
+    weights = bool(engine.model) and _is_weights_dir(str(engine.model))
+    if weights and _gpu_available():
         return _local(settings, f"a CUDA GPU and local weights in {engine.model}")
-    if engine.offline_mode:
-        if engine.model and _is_weights_dir(engine.model):
-            log.warning("offline without a usable GPU: serving %s on what this machine has", engine.model)
-            return _local(settings, f"offline, local weights in {engine.model}")
-        return _local(settings, "no usable GPU with local weights and no hosted key", demo=True)
     from .remote.hosted import api_key
 
-    if api_key():
+    if not engine.offline_mode and api_key():
         return _hosted(settings), settings, "no usable GPU with local weights; a hosted API key is set"
-    return _local(settings, "no usable GPU with local weights and no hosted key", demo=True)
+    if weights:
+        log.warning("no usable GPU: serving %s on what this machine has", engine.model)
+        return _local(settings, f"local weights in {engine.model}, no usable GPU")
+    if engine.model:
+        # A model was asked for: the demo in its place would answer as if it were that model.
+        raise ValueError(f"{engine.model} needs a GPU; this machine has none usable — try --backend hosted")
+    return _local(settings, "no model asked for: the demo", demo=True)
 
 
 def _hosted(settings: Settings) -> HostedBackend:

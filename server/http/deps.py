@@ -60,7 +60,7 @@ async def json_body(request: Request, model: type[M]) -> M:
     latency budget. Errors are FastAPI's own type, so they get the same 400 as every other route's.
     """
     try:
-        return model.model_validate_json(await request.body())
+        body = model.model_validate_json(await request.body())
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         if errors and errors[0]["type"] == "json_invalid" and _BAD_UNICODE.search(errors[0]["msg"]):
@@ -68,6 +68,17 @@ async def json_body(request: Request, model: type[M]) -> M:
             detail = errors[0]["msg"].removeprefix("Invalid JSON: ")
             raise InvalidRequest(f"invalid Unicode in the request body: {detail}") from exc
         raise RequestValidationError(errors) from exc
+    if getattr(body, "model", None) == "":
+        body.model = only_model(serving(request).backend)  # type: ignore[attr-defined]
+    return body
+
+
+def only_model(backend: Backend) -> str:
+    """The model a request that names none is for: the one this server serves."""
+    served = backend.model_ids()
+    if len(served) != 1:
+        raise InvalidRequest(f"model is required: this server serves {served}", param="model")
+    return served[0]
 
 
 _BAD_UNICODE = re.compile("surrogate|hex escape|unicode", re.IGNORECASE)

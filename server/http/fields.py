@@ -8,3 +8,7 @@ from pydantic import Field
 
 # What a torch generator takes (any 64-bit integer, signed or not); beyond it vLLM fails mid-stream.
 Seed = Annotated[int, Field(ge=-(2**63), le=2**64 - 1)]
+
+# A request's `model`, optional as vLLM's server makes it: left out (""), it is the one model served
+# (http.deps.json_body fills it in; a server of several models asks for it).
+OPTIONAL_MODEL = Field("", description="the model to use; optional when the server serves one model")

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..http.fields import Seed
+from ..http.fields import OPTIONAL_MODEL, Seed
 
 
 class _Wire(BaseModel):
@@ -86,7 +86,7 @@ class ResponseFormat(_Wire):
 class Sampling(_Wire):
     """Fields shared by chat and text completions (OpenAI's, plus the vLLM extras clients send)."""
 
-    model: str
+    model: str = OPTIONAL_MODEL
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)

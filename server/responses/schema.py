@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
-from ..http.fields import Seed
+from ..http.fields import OPTIONAL_MODEL, Seed
 
 
 class _Wire(BaseModel):
@@ -194,7 +194,7 @@ class Text(_Wire):
 
 
 class ResponsesRequest(_Wire):
-    model: str
+    model: str = OPTIONAL_MODEL
     input: str | list[Item] = ""
     instructions: str | None = None
     tools: list[Tool] | None = None
@@ -232,7 +232,7 @@ class ResponsesRequest(_Wire):
 class CompactRequest(_Wire):
     """POST /v1/responses/compact: the conversation to compact, as a response request would carry it."""
 
-    model: str
+    model: str = OPTIONAL_MODEL
     input: str | list[Item] = ""
     instructions: str | None = None
     previous_response_id: str | None = None

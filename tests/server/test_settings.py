@@ -9,7 +9,7 @@ import pytest
 from server import presets
 from server.__main__ import main, parser
 from server.settings import SECTIONS, Settings, SettingsError, fields, load_settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, tiny_model_dir
 
 PRESETS = presets.names()
 
@@ -83,8 +83,13 @@ def test_flags_are_generated_from_fields() -> None:
     help_text = parser()._subparsers._group_actions[0].choices["serve"].format_help()  # type: ignore[union-attr]
     for name, _ in fields():
         assert "--" + name.replace("_", "-") in help_text
-    # Grouped by section, in the order the sections come.
-    assert [s for s in SECTIONS if f"\n{s}:\n" in help_text] == list(SECTIONS)
+    # Grouped: the sections, the engine's split into what is served (model) and how (engine).
+    titles = ["server", "model", "engine (local vLLM)", "hosted API and upstream", "limits", "Responses API"]
+    assert [t for t in titles if f"\n{t}:\n" in help_text] == titles
+    assert len(SECTIONS) == 5
+    # Each flag with a plain default shows it.
+    assert "port to listen on (default: 8000)" in help_text
+    assert "(default: true)" in help_text  # --enable-prefix-caching
     with pytest.raises(SystemExit):
         parser().parse_args(["serve", "--backend", "nope"])
     with pytest.raises(SystemExit):
@@ -105,23 +110,31 @@ def test_api_key_is_never_shown() -> None:
     assert "s3cret" not in repr(s) and "s3cret" not in str(s.model_dump())
 
 
-def test_a_backend_refusing_its_configuration_exits_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(SystemExit) as no_url:
-        main(["serve", "--backend", "upstream"])
-    assert no_url.value.code == "glm-serve: --backend upstream needs --upstream-url"
+def test_a_backend_refusing_its_configuration_exits_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refused(*argv: str) -> str:
+        with pytest.raises(SystemExit) as done:
+            main(list(argv))
+        assert done.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        return err.strip()
+
+    assert refused("serve", "--backend", "upstream") == "glm-serve: --backend upstream needs --upstream-url"
     # The demo preset and a model of one's own: refused, not one of them silently dropped.
+    weights = tiny_model_dir()
     for config in ("tiny-cpu", str(ROOT / "configs" / "tiny-cpu.yaml")):
-        with pytest.raises(SystemExit) as both:
-            main(["serve", "--config", config, "--model", "/some/dir"])
-        assert both.value.code == (
-            "glm-serve: demo: true (as the tiny-cpu preset sets) serves the bundled tiny model, not --model "
-            "/some/dir: drop one of the two"
+        assert refused("serve", "--config", config, "--model", str(weights)) == (
+            f"glm-serve: demo: true (as the tiny-cpu preset sets) serves the bundled tiny model, not --model "
+            f"{weights}: drop one of the two"
         )
     monkeypatch.setenv("HTTPS_PROXY", "socks5://127.0.0.1:1080")
     monkeypatch.setenv("BIGMODEL_API_KEY", "k.k")
-    with pytest.raises(SystemExit) as socks:
-        main(["serve", "--backend", "hosted"])
-    assert socks.value.code == "glm-serve: only http:// proxies are supported, not socks5://"
+    assert (
+        refused("serve", "--backend", "hosted")
+        == "glm-serve: only http:// proxies are supported, not socks5://"
+    )
 
 
 def test_each_name_lives_in_one_section_and_flat_names_build_them() -> None:

@@ -28,6 +28,9 @@ from .prompt import Prompt
 from .sampling import logprobs_delta, sampling_params, sampling_used
 from .start import Engine
 
+# Seconds a client is asked to wait while the model loads: short, since a load ends at no known moment.
+LOADING_RETRY_AFTER = 5.0
+
 log = logging.getLogger("glm_serve.local")
 
 
@@ -135,7 +138,9 @@ class LocalBackend:
 
     def _ready(self) -> Engine:
         if self._engine is None:
-            raise BackendUnavailable("the model is still loading; try again shortly")
+            raise BackendUnavailable(
+                "the model is still loading; try again shortly", retry_after=LOADING_RETRY_AFTER
+            )
         if self._engine.llm.errored:
             raise BackendUnavailable("the inference engine has stopped; restart the server")
         return self._engine

@@ -19,6 +19,7 @@ import asyncio
 import gc
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -200,10 +201,15 @@ def load(checked: Checked) -> Engine:
     from vllm.v1.engine.async_llm import AsyncLLM
 
     engine = checked.engine
+    began = time.monotonic()
     template = checked.profile or read_template(checked.args, engine)
     lifeline.arm()
-    if detect_gpus() is None:
+    gpus = detect_gpus()
+    if gpus is None:
         sharing.give_way(engine.cpu_session_nice)
+    log.info(
+        "loading %s on %s (requests get 503 and Retry-After until it is ready)", engine.model, gpus or "CPU"
+    )
     llm = AsyncLLM.from_engine_args(checked.args)
     tokenizer = llm.get_tokenizer()
     # The model decides whether images go in (a V model's vision tower), the template where.
@@ -229,8 +235,22 @@ def load(checked: Checked) -> Engine:
         max_len=llm.model_config.max_model_len,
         sampling_defaults=llm.model_config.get_diff_sampling_param(),
     )
+    if blocks := llm.vllm_config.cache_config.num_gpu_blocks:
+        tokens = blocks * llm.vllm_config.cache_config.block_size
+        log.info(
+            "KV cache: %s tokens, %s sessions at the full context of %s",
+            f"{tokens:,}",
+            f"{tokens // loaded.max_len:,}",
+            f"{loaded.max_len:,}",
+        )
     warm_up(loaded)
-    log.info("engine ready: %s, %s, context %d", engine.model, template.describe(), loaded.max_len)
+    log.info(
+        "ready in %.0f s: %s, %s, context %d",
+        time.monotonic() - began,
+        engine.model,
+        template.describe(),
+        loaded.max_len,
+    )
     return loaded
 
 

@@ -106,7 +106,7 @@ def test_weights_missing_a_file_stop_the_server_with_one_line(tmp_path: Path) ->
         text=True,
         timeout=120,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert (
         done.stderr.strip().splitlines()[-1]
         == f"glm-serve: the weights in {copy} lack a tokenizer (tokenizer.json, or tokenizer.model)"

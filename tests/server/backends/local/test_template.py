@@ -85,7 +85,7 @@ def test_an_unknown_template_is_refused_naming_what_it_saw(template: str, named:
 
 
 def test_the_server_refuses_an_unknown_template_at_start(tmp_path: Path) -> None:
-    """Before any engine loads: the CLI says what it saw in one line and exits 1."""
+    """Before any engine loads: the CLI says what it saw in one line and exits 2."""
     weights = tmp_path / "not-glm"
     shutil.copytree(tiny_model_dir(), weights)
     _tokenizer(CHATML).save_pretrained(weights)
@@ -95,7 +95,7 @@ def test_the_server_refuses_an_unknown_template_at_start(tmp_path: Path) -> None
         text=True,
         timeout=120,
     )
-    assert run.returncode == 1
+    assert run.returncode == 2
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("glm-serve: ") and "not a GLM-4.5+ template" in last and "<arg_key>" in last
 

@@ -326,7 +326,10 @@ def test_auto_chooses_hosted_when_a_key_is_set_and_no_gpu(monkeypatch: pytest.Mo
     assert backend.name == "hosted" and "hosted API key" in why
     monkeypatch.delenv("ZAI_API_KEY")
     backend, settings, why = choose_backend(Settings())
-    assert backend.name == "local" and settings.engine.demo and "no hosted key" in why
+    assert backend.name == "local" and settings.engine.demo and "no model asked for" in why
+    # A model asked for is never answered by the demo in its place.
+    with pytest.raises(ValueError, match="needs a GPU"):
+        choose_backend(Settings(model="zai-org/GLM-4.5-Air"))
 
 
 def test_json_mode_passes_through_and_what_the_hosted_api_lacks_is_refused(
