@@ -17,12 +17,22 @@ GLM45: dict[str, Any] = {  # GLM-4.5 / 4.6 / 4.7 (355B-A32B): GQA, 96 query head
     "head_dim": 128,
     "vocab_size": 151552,
     "num_nextn_predict_layers": 1,
+    # The mixture of experts: 160 routed experts (and one shared) in every layer past the first three.
+    "intermediate_size": 12288,
+    "moe_intermediate_size": 1536,
+    "n_routed_experts": 160,
+    "n_shared_experts": 1,
+    "first_k_dense_replace": 3,
 }
-AIR: dict[str, Any] = {
+AIR: dict[str, Any] = {  # GLM-4.5-Air (106B-A12B)
     **GLM45,
     "num_hidden_layers": 46,
     "hidden_size": 4096,
     "max_position_embeddings": 131072,
+    "intermediate_size": 10944,
+    "moe_intermediate_size": 1408,
+    "n_routed_experts": 128,
+    "first_k_dense_replace": 1,
 }
 FLASH: dict[str, Any] = {  # GLM-4.7-Flash (30B-A3B): MLA, a 512-wide latent + 64 of rope per token and layer
     "architectures": ["Glm4MoeLiteForCausalLM"],
@@ -34,6 +44,11 @@ FLASH: dict[str, Any] = {  # GLM-4.7-Flash (30B-A3B): MLA, a 512-wide latent + 6
     "vocab_size": 154880,
     "max_position_embeddings": 202752,
     "num_nextn_predict_layers": 1,
+    "intermediate_size": 10240,
+    "moe_intermediate_size": 1536,
+    "n_routed_experts": 64,
+    "n_shared_experts": 1,
+    "first_k_dense_replace": 1,
 }
 GLM5: dict[str, Any] = {  # GLM-5 / 5.1 / 5.2 / 5.3 (744-753B-A40B): MLA with DSA's sparse indexer
     "architectures": ["GlmMoeDsaForCausalLM"],
@@ -46,6 +61,11 @@ GLM5: dict[str, Any] = {  # GLM-5 / 5.1 / 5.2 / 5.3 (744-753B-A40B): MLA with DS
     "vocab_size": 154880,
     "max_position_embeddings": 202752,
     "num_nextn_predict_layers": 1,
+    "intermediate_size": 12288,
+    "moe_intermediate_size": 2048,
+    "n_routed_experts": 256,
+    "n_shared_experts": 1,
+    "first_k_dense_replace": 3,
 }
 _NEXT_LAYERS = ["linear_attention"] * 3 + ["indexed_attention"]
 GLM53_FLASH: dict[

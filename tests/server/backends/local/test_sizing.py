@@ -160,11 +160,76 @@ def test_every_preset_plans_on_the_boxes_people_have(box: str) -> None:
     assert best is not None and best.fit is not None
     expected = {
         "1x24GB": "glm-4.7-flash-awq",
-        "2x24GB": "glm-4.7-flash-awq",
+        "2x24GB": "glm-4.7-flash-fp8",  # spread over both cards (TP 2)
         "1x80GB": "glm-4.5-air-awq",
         "8x141GB": "glm-5.3-fp8",
     }[box]
     assert best.preset == expected
+
+
+def test_weights_per_rank_by_hand_for_each_layout() -> None:
+    """What one GPU holds: TP and PP shard everything; DP x EP spreads only the routed experts."""
+    glm45 = published_shape("zai-org/GLM-4.5-Air-FP8")
+    # The share by hand, GLM-4.5-Air: 45 MoE layers x 128 experts x 3 x 4096 x 1408 in routed experts;
+    # the rest: embeddings and head 2 x 151552 x 4096, attention 46 x 4096 x 128 x (2 x 96 + 2 x 8),
+    # one dense layer 3 x 4096 x 10944, one shared expert a MoE layer 45 x 3 x 4096 x 1408.
+    experts = 45 * 128 * 3 * 4096 * 1408
+    rest = 2 * 151552 * 4096 + 46 * 4096 * 128 * 208 + 3 * 4096 * 10944 + 45 * 3 * 4096 * 1408
+    assert glm45.expert_share == pytest.approx(experts / (experts + rest))
+    assert 0.92 < glm45.expert_share < 0.94
+    rows = {r.preset: r for r in plan_command.rows_for(parse_gpus("16x80GB"), presets.names())}
+
+    def per_gpu(preset: str) -> int:
+        fit = rows[preset].fit
+        assert fit is not None
+        return fit.weights
+
+    dp_ep = rows["glm-4.5-air-fp8-dp-ep"].sized
+    assert dp_ep is not None and dp_ep.layout.dp == 8 and dp_ep.layout.expert_parallel
+    total = dp_ep.weight_bytes
+    # Every one of the eight ranks holds attention, embeddings and the shared experts whole.
+    share = dp_ep.shape.expert_share
+    assert per_gpu("glm-4.5-air-fp8-dp-ep") == int(total * (1 - share) + total * share / 8)
+    assert per_gpu("glm-4.5-air-fp8-dp-ep") > total // 8 * 1.4  # what dividing all by 8 understated
+    # Tensor parallel 4: a quarter of every tensor.
+    tp = rows["glm-4.7-fp8"].sized
+    assert tp is not None and per_gpu("glm-4.7-fp8") == -(-tp.weight_bytes // 4)
+    # Tensor parallel 8 x pipeline parallel 2 across two nodes: a sixteenth.
+    pp = rows["glm-4.7-fp8-2node"].sized
+    assert pp is not None and per_gpu("glm-4.7-fp8-2node") == -(-pp.weight_bytes // 16)
+    # TP 4 x DP 4 with expert parallelism: the dense part over 4, the experts over 16.
+    mixed = rows["glm-4.7-fp8-dp-ep-2node"].sized
+    assert mixed is not None
+    w, x = mixed.weight_bytes, mixed.shape.expert_share
+    assert per_gpu("glm-4.7-fp8-dp-ep-2node") == int(w * (1 - x) / 4 + w * x / 16)
+
+
+def test_a_one_gpu_preset_is_spread_over_the_cards_present_when_that_buys_context() -> None:
+    two = {r.preset: r for r in plan_command.rows_for(parse_gpus("2x24GB"), presets.names())}
+    one = {r.preset: r for r in plan_command.rows_for(parse_gpus("1x24GB"), presets.names())}
+    fp8 = two["glm-4.7-flash-fp8"]
+    assert one["glm-4.7-flash-fp8"].fit is not None and not one["glm-4.7-flash-fp8"].fit.fits
+    assert fp8.resplit == 2 and fp8.fit is not None and fp8.fit.fits
+    assert plan_command.serve_line(fp8).endswith("--tensor-parallel-size 2")
+    # 2x24GB is not 1x24GB any more: the AWQ Flash gets more context over both cards.
+    awq2, awq1 = two["glm-4.7-flash-awq"].fit, one["glm-4.7-flash-awq"].fit
+    assert awq2 is not None and awq1 is not None and awq2.context > awq1.context
+    # Where one card already holds the model's whole context, the preset stays on one card.
+    big = {r.preset: r for r in plan_command.rows_for(parse_gpus("2x141GB"), ["glm-4.7-flash-awq"])}
+    assert big["glm-4.7-flash-awq"].resplit == 0
+
+
+def test_the_table_reads_at_80_columns() -> None:
+    console = Console(width=80, record=True)
+    assert plan_command.run("2x24GB", None, console) == 0
+    text = console.export_text()
+    lines = text.splitlines()
+    # The table and the prose fit; the command stays one line, to copy (the terminal wraps it).
+    assert all(len(line) <= 80 for line in lines if "glm-serve serve" not in line)
+    rows = [line for line in lines if line.startswith("│")]
+    assert len(rows) == len(presets.names()) - 1  # every preset but the demo, one line each: no wrapping
+    assert any("no: needs 8 GPUs" in line for line in rows)
+    assert "glm-serve serve glm-4.7-flash-fp8 --max-model-len" in text
 
 
 def test_the_command_prints_the_table_and_the_line_to_run() -> None:
@@ -172,7 +237,10 @@ def test_the_command_prints_the_table_and_the_line_to_run() -> None:
     assert plan_command.run("1x80GB", None, console) == 0
     text = console.export_text()
     assert "glm-5.1-fp8" in text and "needs 8 GPUs (TP 8); this box has 1" in text
-    line = re.search(r"glm-serve serve --model (\S+) --max-model-len (\d+)", text)
+    line = re.search(r"glm-serve serve (\S+) --max-model-len (\d+)", text)
     assert line is not None and line[1] == "glm-4.5-air-awq"
+    unknown = Console(record=True)
+    assert plan_command.run("1x80GB", "glm-4.7-flsh", unknown) == 2
+    assert "unknown preset 'glm-4.7-flsh': did you mean glm-4.7-flash" in unknown.export_text()
     assert plan_command.run("1x8GB", "glm-4.7-flash-awq", Console(record=True)) == 1
     assert plan_command.run("two cards", None, Console(record=True)) == 2
