@@ -217,7 +217,14 @@ def build(
             "gpu_hour_cost": gpu_hour_cost,
         },
         "targets": [
-            {"name": t.name, "base_url": t.base_url, "model": t.model, "hosted": t.hosted} for t in targets
+            {
+                "name": t.name,
+                "base_url": t.base_url,
+                "model": t.model,
+                "hosted": t.hosted,
+                "standin_error_rate": t.standin_error_rate,
+            }
+            for t in targets
         ],
         "results": figures,
         "tool_quality": scoring.quality(measured, tasks),

@@ -17,6 +17,7 @@ from .scoring import CHECKS
 from .stats import values
 
 _STYLES = ("-", "--", ":", "-.")
+ZERO_BAR = 1.0  # percent: the height a 0 % bar is drawn at
 _CHECK_NAMES = {
     "parseable": "parseable call",
     "schema_valid": "valid for its schema",
@@ -30,15 +31,29 @@ _TITLES = {
 }
 
 
-def _wide_scale(ax: Any, axis: str) -> bool:
-    """Switch an axis to a log scale when its data spans more than 20x (a fast and a slow target side by
-    side would otherwise leave the slow one a flat line); says whether it did."""
-    data = [v for line in ax.get_lines() for v in (line.get_xdata() if axis == "x" else line.get_ydata())]
+def _wide_scale(axes: Sequence[Any], axis: str) -> bool:
+    """Switch an axis to a log scale, on every panel of a figure at once (neighbours on different scales
+    mislead), when the figure's data spans more than 20x: a fast and a slow target side by side would
+    otherwise leave the slow one a flat line. Says whether it did."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    data = [
+        v
+        for ax in axes
+        for line in ax.get_lines()
+        for v in (line.get_xdata() if axis == "x" else line.get_ydata())
+    ]
     positive = [float(v) for v in data if float(v) > 0]
-    if positive and max(positive) / min(positive) > 20:
+    if not (positive and max(positive) / min(positive) > 20):
+        return False
+    for ax in axes:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
-        return True
-    return False
+        which = ax.xaxis if axis == "x" else ax.yaxis
+        # Plain numbers at the decades, and no labels between them: matplotlib labels the minor ticks of
+        # a short log axis too, and they overlap.
+        which.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        which.set_minor_formatter(NullFormatter())
+    return True
 
 
 def draw(
@@ -83,13 +98,14 @@ def draw(
                     label=f"{phase.target}, {phase.level.label}",
                 )
             ax.set_title(f"{workload} workload")
-            _wide_scale(ax, "x")
-            ax.set_xlabel(f"{metric.upper()} (ms)" + (", log scale" if ax.get_xscale() == "log" else ""))
             ax.set_ylabel("share of requests at or below")
             ax.set_ylim(0, 1.02)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-        fig.suptitle(f"{title}: lower and further left is better")
+        log = _wide_scale(axes[0], "x")
+        for ax in axes[0]:
+            ax.set_xlabel(f"{metric.upper()} (ms)" + (", log scale" if log else ""))
+        fig.suptitle(f"{title}: the curve further left is faster (more requests done by each time)")
         save(fig, f"cdf_{metric}.png")
 
     for name, key, label, title in (
@@ -125,11 +141,13 @@ def draw(
             ax.set_xticks(range(len(levels)), levels)
             ax.set_xlabel("load level")
             ax.set_title(f"{workload} workload")
-            if not _wide_scale(ax, "y"):
-                ax.set_ylim(bottom=0)
-            ax.set_ylabel(label + (", log scale" if ax.get_yscale() == "log" else ""))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
+        log = _wide_scale(axes[0], "y")
+        for ax in axes[0]:
+            if not log:
+                ax.set_ylim(bottom=0)
+            ax.set_ylabel(label + (", log scale" if log else ""))
         fig.suptitle(title)
         save(fig, name)
 
@@ -139,15 +157,24 @@ def draw(
         for i, (target, shares) in enumerate(quality.items()):
             xs = [j + (i - (len(quality) - 1) / 2) * width for j in range(len(CHECKS))]
             heights = [100 * shares[c] for c in CHECKS]
+            # A 0 % bar would be no bar at all: drawn as a sliver, outlined, so that it reads as "none".
+            drawn = [max(h, ZERO_BAR) for h in heights]
             bars = ax.bar(
-                xs, heights, width, color=colours.get(target), label=f"{target} ({shares['answers']} answers)"
+                xs,
+                drawn,
+                width,
+                color=colours.get(target),
+                edgecolor="black",
+                linewidth=0.6,
+                label=f"{target} ({shares['answers']} answers)",
             )
-            ax.bar_label(bars, fmt="%.0f%%", fontsize=8)
+            ax.bar_label(bars, labels=[f"{h:.0f}%" for h in heights], fontsize=8)
         ax.set_xticks(range(len(CHECKS)), [_CHECK_NAMES[c] for c in CHECKS])
         ax.set_ylabel("share of answers (%)")
         ax.set_ylim(0, 110)
         ax.set_title("Tool-call quality on the tools workload: higher is better")
-        ax.legend(fontsize=8, loc="lower left")
+        # Below the axes: inside, it hides the labels of the bars it covers.
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(quality))
         ax.grid(axis="y", alpha=0.3)
         save(fig, "tool_quality.png")
     return written

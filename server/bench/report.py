@@ -86,6 +86,13 @@ def notes(result: Mapping[str, Any]) -> list[str]:
     )
     if result["stopped"]:
         lines.append(f"stopped early: {result['stopped']}")
+    for target in result["targets"]:
+        if (rate := target.get("standin_error_rate")) is not None:
+            lines.append(
+                f"{target['name']} is glm-serve's offline stand-in of the hosted API: it answers "
+                f"{_share(rate)} of the tools workload wrong on purpose (--tool-error-rate), so that the "
+                "scoring has failures to find; its quality figures say nothing of the hosted API's"
+            )
     return lines
 
 

@@ -43,11 +43,17 @@ def values(samples: Sequence[Sample], metric: str) -> list[float]:
 
 
 def good(sample: Sample, slo: Mapping[str, float]) -> bool:
+    """Whether a request met every limit, as `vllm bench serve` counts goodput: a limit on a metric the
+    request does not have (TPOT of a one-token answer) is not held against it."""
     if not sample.ok:
         return False
     for metric, limit_ms in slo.items():
         value = getattr(sample, metric)
-        if value is None or value * 1000 > limit_ms:
+        if value is None:
+            if metric == "tpot":
+                continue
+            return False
+        if value * 1000 > limit_ms:
             return False
     return True
 

@@ -14,10 +14,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 import aiohttp
+
+# The header glm-serve's offline stand-in answers /models with (a wire contract: the bench shares no code
+# with the servers it measures).
+STANDIN_HEADER = "x-glm-serve-standin-tool-error-rate"
 
 HOSTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "zai": ("https://api.z.ai/api/paas/v4", ("ZAI_API_KEY", "BIGMODEL_API_KEY")),
@@ -37,6 +41,9 @@ class Target:
     api_key: str | None
     hosted: bool  # the BigModel / Z.ai API: billed per token, no vLLM metrics
     model: str = ""  # filled in by probe() unless given
+    # glm-serve's offline stand-in says so on /models, with the share of tool answers it gets wrong
+    # on purpose (None: a real server).
+    standin_error_rate: float | None = None
 
     @property
     def origin(self) -> str:
@@ -91,6 +98,7 @@ async def probe(session: aiohttp.ClientSession, target: Target) -> Target:
         async with session.get(target.base_url + "/models", headers=target.headers()) as r:
             status = r.status
             body = await r.read()
+            standin = r.headers.get(STANDIN_HEADER)
     except aiohttp.ClientConnectorError as exc:
         raise BenchError(f"{where}: cannot connect ({exc.os_error or exc}); is the server running?") from exc
     except (aiohttp.ClientError, TimeoutError) as exc:
@@ -106,8 +114,7 @@ async def probe(session: aiohttp.ClientSession, target: Target) -> Target:
             f"{where}: GET /models answered HTTP {status} without an OpenAI model list; "
             "is this an OpenAI-compatible base URL?"
         ) from exc
-    if target.model:
-        return target
-    if not models:
+    rate = float(standin) if standin else None
+    if not target.model and not models:
         raise BenchError(f"{where}: serves no model")
-    return Target(target.name, target.base_url, target.api_key, target.hosted, models[0])
+    return replace(target, model=target.model or models[0], standin_error_rate=rate)

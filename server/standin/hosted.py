@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ..core import releases
 from ..http import sse
+from . import STANDIN_HEADER
 from .latency import Latency
 from .reply import Reply
 
@@ -222,7 +223,10 @@ def create_standin(
                     {"id": m, "object": "model", "created": 1766332800, "owned_by": "z-ai"}
                     for m in releases.hosted_ids()
                 ],
-            }
+            },
+            # Tells `glm-serve bench` that this is the stand-in, wrong on purpose this often (its report
+            # says so, so that no one reads the stand-in's tool-call quality as the hosted API's).
+            headers={STANDIN_HEADER: f"{tool_error_rate:g}"},
         )
 
     async def embeddings(request: Request) -> Response:

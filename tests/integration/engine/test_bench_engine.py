@@ -84,6 +84,9 @@ def test_bench_the_engine_against_mock_hosted(servers: tuple[str, str, Any], tmp
     report = (out / "report.md").read_text()
     assert "## Chat workload" in report and "## Tool-call quality" in report and "![throughput]" in report
     assert "tool-call quality" in done.stdout  # the terminal summary
+    # The stand-in says what it is, and the report names its deliberate error rate.
+    assert {t["name"]: t["standin_error_rate"] for t in result["targets"]} == {"local": None, "hosted": 0.2}
+    assert "hosted is glm-serve's offline stand-in of the hosted API: it answers 20% of the tools" in report
 
     rows = {(r["target"], r["workload"], r["level"]): r for r in result["results"]}
     assert len(rows) == 2 * 3 * 2

@@ -57,3 +57,34 @@ def test_slo_parsing() -> None:
     assert parse_slo(None) == {}
     with pytest.raises(ValueError, match="expected ttft=MS"):
         parse_slo("latency=5")
+
+
+def test_goodput_does_not_hold_a_tpot_limit_against_a_one_token_answer() -> None:
+    """As `vllm bench serve` counts it: a one-token answer has no TPOT, so a TPOT limit cannot miss it."""
+    phase = Phase("t", "chat", Level("concurrency", 1), seconds=1.0)
+    phase.samples = [sample(0.1, 0.1, 1), sample(0.1, 2.1, 11)]  # the second: 200 ms a token
+    assert summarize(phase, {"tpot": 50})["request_goodput"] == 1.0
+    assert summarize(phase, {"tpot": 50, "ttft": 50})["request_goodput"] == 0.0  # TTFT it does have
+
+
+def test_a_figure_s_panels_share_one_scale() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from server.bench.plots import _wide_scale
+
+    fig, axes = plt.subplots(1, 2)
+    axes[0].plot([1, 2, 3], [10, 12, 14])  # narrow on its own
+    axes[1].plot([1, 2, 3], [10, 500, 2000])
+    assert _wide_scale(axes, "y")
+    assert [ax.get_yscale() for ax in axes] == ["log", "log"]
+    # Only the decades are labelled: minor labels on a short log axis overlap.
+    assert axes[0].yaxis.get_minor_formatter().__class__.__name__ == "NullFormatter"
+    fig2, narrow = plt.subplots(1, 2)
+    narrow[0].plot([1, 2], [10, 12])
+    narrow[1].plot([1, 2], [11, 150])
+    assert not _wide_scale(narrow, "y") and [ax.get_yscale() for ax in narrow] == ["linear", "linear"]
+    plt.close(fig)
+    plt.close(fig2)
