@@ -161,6 +161,21 @@ def parser() -> argparse.ArgumentParser:
         ),
     )
     doctor_arguments(doctor)
+    from .chat import add_arguments as chat_arguments
+
+    chat = commands.add_parser(
+        "chat",
+        help="talk to a running server in this terminal (streaming, reasoning folded, tool calls shown)",
+        description="A conversation with any OpenAI-compatible server: glm-serve's, vLLM's or the hosted "
+        "API's. /help inside lists the commands.",
+        formatter_class=_Help,
+        epilog=_examples(
+            "glm-serve chat",
+            "glm-serve chat --url http://gpu-box:8000 --no-thinking",
+            "glm-serve chat --tools tools.json --system 'You are terse.'",
+        ),
+    )
+    chat_arguments(chat)
     verify = commands.add_parser(
         "verify",
         help="check a copied weights directory against its manifest",
@@ -199,6 +214,10 @@ def run_command(command: str, args: dict[str, Any]) -> None:
         from .doctor.command import main as doctor
 
         sys.exit(doctor(argparse.Namespace(**args)))
+    elif command == "chat":
+        from .chat import main as chat
+
+        sys.exit(chat(argparse.Namespace(**args)))
     elif command == "bench":
         from .bench.command import main as bench
 
