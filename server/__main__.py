@@ -264,6 +264,11 @@ def fetch(source: str, to: Path, revision: str | None) -> None:
     from .backends.local import manifest
     from .settings import SettingsError, load_settings
 
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("", "0", "false", "no"):
+        refuse(
+            "the hub is switched off here (HF_HUB_OFFLINE is set, as in glm-serve's image): run the "
+            "download with HF_HUB_OFFLINE=0 (docker run -e HF_HUB_OFFLINE=0 …) on a connected machine"
+        )
     repo = source
     if presets.path(source) is not None:
         try:

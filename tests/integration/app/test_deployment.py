@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from server import presets
 from server.__main__ import parser
@@ -54,10 +55,16 @@ def test_the_images_command_and_the_readme_run_line_parse(monkeypatch: pytest.Mo
     assert entry == ["glm-serve"]
     args = vars(parser().parse_args(command))
     assert args.pop("command") == "serve"
-    monkeypatch.setenv("GLM_SERVE_OFFLINE", "1")  # as the image sets it
+    for name, value in _image_environment().items():  # as the image sets them
+        monkeypatch.setenv(name, value)
     settings = load_settings(args)
     engine = settings.engine
     assert engine.model == "/weights" and engine.offline_mode and settings.server.host == "0.0.0.0"
+    # The health check asks the port the server listens on, whatever GLM_SERVE_PORT says.
+    assert settings.server.port == 8000 and "GLM_SERVE_PORT" in _instruction_text("HEALTHCHECK")
+    assert _image_environment()["VLLM_CACHE_ROOT"].startswith("/cache/") and 'VOLUME ["/cache"]' in (
+        DOCKERFILE.read_text()
+    )
     documented = re.search(r"serve --config (\S+) --model /weights --host 0.0.0.0", DOCKERFILE.read_text())
     assert documented is not None
     args = vars(parser().parse_args(documented.group(0).split()))
@@ -112,3 +119,45 @@ def test_weights_missing_a_file_stop_the_server_with_one_line(tmp_path: Path) ->
         == f"glm-serve: the weights in {copy} lack a tokenizer (tokenizer.json, or tokenizer.model)"
     )
     assert "Traceback" not in done.stderr
+
+
+def _image_environment() -> dict[str, str]:
+    """The ENV block of the server stage, as NAME=VALUE pairs."""
+    text = DOCKERFILE.read_text()
+    block = text[text.index("ENV GLM_SERVE_OFFLINE") :].split("\n\n", 1)[0]
+    pairs = re.findall(r"(\w+)=(\S+)", block.replace("\\\n", " "))
+    return dict(pairs)
+
+
+def _instruction_text(name: str) -> str:
+    text = DOCKERFILE.read_text()
+    start = text.index(f"\n{name} ")
+    return text[start : text.index("\n", text.index("CMD", start))]
+
+
+def test_the_compose_file_runs_the_image_with_a_restart_policy_and_the_cache_volume() -> None:
+    compose = yaml.safe_load((ROOT / "configs" / "docker" / "compose.yaml").read_text())
+    service = compose["services"]["glm-serve"]
+    assert service["restart"] == "unless-stopped" and service["ipc"] == "host"
+    assert (
+        any(v.endswith(":/weights:ro") for v in service["volumes"])
+        and "glm-cache:/cache" in service["volumes"]
+    )
+    assert service["environment"]["GLM_SERVE_PORT"] == "8000" and service["ports"] == ["${PORT:-8000}:8000"]
+    args = [a.replace("${PRESET:-glm-4.7-fp8}", "glm-4.7-fp8") for a in service["command"]]
+    parsed = vars(parser().parse_args(args))
+    assert parsed["config"] == "glm-4.7-fp8" and parsed["api_key_file"] == "/run/secrets/glm_serve_key"
+    assert compose["secrets"]["glm_serve_key"] and "glm-cache" in compose["volumes"]
+
+
+def test_download_says_how_to_lift_the_images_hub_switch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "download", "glm-4.7-flash", "--to", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "HF_HUB_OFFLINE=0" in done.stderr and done.stderr.count("\n") == 1
