@@ -85,6 +85,12 @@ class ServerSettings(_Section):
         "text", description="log lines as text, or one JSON object each (for log collectors)"
     )
 
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _no_empty_key(cls, value: Any) -> Any:
+        # GLM_SERVE_API_KEY= (set but empty) means no key, not a key every client must send empty.
+        return None if value == "" else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: Any) -> Any:

@@ -105,6 +105,10 @@ def test_bad_settings_are_reported(tmp_path: Path) -> None:
         load_settings({"port": "not a port"}, environ={})
 
 
+def test_an_empty_key_variable_means_no_key() -> None:
+    assert load_settings({}, environ={"GLM_SERVE_API_KEY": ""}).server.api_key is None
+
+
 def test_api_key_is_never_shown() -> None:
     s = load_settings({"api_key": "s3cret"}, environ={})
     assert "s3cret" not in repr(s) and "s3cret" not in str(s.model_dump())
