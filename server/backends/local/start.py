@@ -210,6 +210,10 @@ def load(checked: Checked) -> Engine:
     log.info(
         "loading %s on %s (requests get 503 and Retry-After until it is ready)", engine.model, gpus or "CPU"
     )
+    if not Path(str(engine.model)).is_dir():
+        # Online, vLLM fetches what the hub's cache lacks, with a progress bar per file (offline, the
+        # preflight refused a model not in the cache).
+        log.info("%s: files not in the hub's cache are downloaded first (--offline refuses)", engine.model)
     llm = AsyncLLM.from_engine_args(checked.args)
     tokenizer = llm.get_tokenizer()
     # The model decides whether images go in (a V model's vision tower), the template where.
