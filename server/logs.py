@@ -66,6 +66,11 @@ class Quiet(logging.Filter):
             args = record.args
             return not (isinstance(args, tuple) and len(args) == 5 and str(args[2]).startswith(POLLED))
         if name == "uvicorn.error":
+            # A second Ctrl-C forces the exit: uvicorn cancels the app's lifespan, and starlette reports
+            # the cancellation as a failure, with its traceback. It is the exit that was asked for.
+            text = str(record.msg)
+            if text.startswith("Traceback") and text.rstrip().endswith("CancelledError"):
+                return False
             return record.msg not in CHATTER
         if not (name.startswith(("vllm", "transformers", "torch")) or name == "py.warnings"):
             return True

@@ -22,7 +22,7 @@ from ...core.releases.thinking import fit
 from ...core.request import ChatRequest, CompletionRequest
 from ...core.stops import AnswerStops
 from ...settings import EngineSettings
-from . import start
+from . import lifeline, start
 from .constraint import structural_tag
 from .prompt import Prompt
 from .sampling import logprobs_delta, sampling_params, sampling_used
@@ -75,7 +75,7 @@ class LocalBackend:
     async def start(self) -> None:
         # The load blocks for its whole length; a worker thread keeps the server answering meanwhile.
         try:
-            self._engine = await asyncio.to_thread(start.load, self._checked)
+            self._engine = await lifeline.start_unheard(lambda: start.load(self._checked))
         except Exception as exc:
             self._load_error = exc
             log.exception("the engine failed to start")
@@ -121,6 +121,9 @@ class LocalBackend:
             await start.stop(engine)
             del engine
             start.collect()
+        elif self._load_error is None:
+            # Stopped while loading: no engine to shut down in order, only its processes to end.
+            await asyncio.to_thread(lifeline.end_children)
 
     async def tokenize(self, req: ChatRequest | CompletionRequest) -> list[int]:
         engine = self._ready()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 
 import httpx
+import psutil
 
 from tests.conftest import free_port, tiny_model_dir
 
@@ -36,6 +38,7 @@ def test_the_demo_starts_quietly_says_when_to_come_back_and_stops_on_ctrl_c() ->
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     base = f"http://127.0.0.1:{port}"
     loading: list[httpx.Response] = []
@@ -59,7 +62,7 @@ def test_the_demo_starts_quietly_says_when_to_come_back_and_stops_on_ctrl_c() ->
             json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4},
         )
         assert answer.status_code == 200 and answer.json()["model"] == "glm-tiny-demo"
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole group, engine processes too
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
@@ -80,3 +83,36 @@ def test_the_demo_starts_quietly_says_when_to_come_back_and_stops_on_ctrl_c() ->
         assert progress in err, f"{progress!r} missing from the start-up log:\n{err}"
     # Besides the access lines of this test's own polling: the banner, progress, shutdown.
     assert len([line for line in err.splitlines() if "uvicorn.access" not in line]) < 30, err
+
+
+def test_ctrl_c_while_the_model_loads_ends_everything_quietly() -> None:
+    """The common regret: the wrong model, Ctrl-C a few seconds in. A terminal signals the whole process
+    group; the engine processes, mid-import, must neither print tracebacks nor outlive the server."""
+    tiny_model_dir()
+    env = {k: v for k, v in os.environ.items() if k not in ("BIGMODEL_API_KEY", "ZAI_API_KEY")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        children: list[psutil.Process] = []
+        deadline = time.monotonic() + 60
+        while not children and time.monotonic() < deadline:
+            time.sleep(0.2)
+            children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "no engine process was started"
+        time.sleep(1.0)  # the engine process is importing torch and vLLM now
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    for noise in ("Traceback", "KeyboardInterrupt", "failed to start"):
+        assert noise not in err, f"{noise!r} after Ctrl-C:\n{err}"
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"engine processes outlived the server: {alive}"
