@@ -11,7 +11,7 @@ from ..http.fields import OPTIONAL_MODEL, Seed
 
 class _Wire(BaseModel):
     # Clients add fields over time (cache_control, citations, container, …): ignore what we do not use.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class TextBlock(_Wire):

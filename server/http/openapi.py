@@ -28,6 +28,15 @@ ERROR = {
 }
 
 
+# One server-sent event of a stream: its data (JSON, or OpenAI's closing [DONE]) and, on the Anthropic and
+# Responses wires, its event name.
+EVENT = {
+    "type": "object",
+    "properties": {"data": {"type": "string"}, "event": {"type": "string"}, "id": {"type": "string"}},
+    "required": ["data"],
+}
+
+
 def takes(model: type[BaseModel], *, streams: bool = False) -> dict[str, Any]:
     """A route's `openapi_extra`: its JSON body is `model`; `streams`: it may answer text/event-stream."""
     name = f"{model.__module__}.{model.__qualname__}"
@@ -48,7 +57,7 @@ def document(app: FastAPI) -> dict[str, Any]:
         if name := op.pop(_BODY, None):
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": by_name[name]}}}
         if op.pop(_STREAMS, False):
-            ok["text/event-stream"] = {"schema": {"type": "string"}}
+            ok["text/event-stream"] = {"schema": EVENT}
         responses = op.setdefault("responses", {})
         if "200" in responses and "content" in responses["200"]:
             responses["200"]["content"] = {**responses["200"]["content"], **ok}

@@ -11,7 +11,7 @@ from ..http.fields import OPTIONAL_MODEL, Seed
 
 class _Wire(BaseModel):
     # Clients send fields we do not use (user, store, metadata, …): ignore them.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class ImageUrl(_Wire):

@@ -6,12 +6,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
-from ..http.fields import OPTIONAL_MODEL, Seed
+from ..http.fields import Seed
 
 
 class _Wire(BaseModel):
     # Clients send fields we do not use (client_metadata, phase, annotations, …): ignore them.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 # -- content parts ---------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ class Text(_Wire):
 
 
 class ResponsesRequest(_Wire):
-    model: str = OPTIONAL_MODEL
+    model: str
     input: str | list[Item] = ""
     instructions: str | None = None
     tools: list[Tool] | None = None
@@ -232,7 +232,7 @@ class ResponsesRequest(_Wire):
 class CompactRequest(_Wire):
     """POST /v1/responses/compact: the conversation to compact, as a response request would carry it."""
 
-    model: str = OPTIONAL_MODEL
+    model: str
     input: str | list[Item] = ""
     instructions: str | None = None
     previous_response_id: str | None = None

@@ -52,8 +52,9 @@ def test_a_request_without_a_model_is_for_the_one_model_served() -> None:
         assert chat["model"] == "glm-test" and chat["choices"][0]["message"]["content"] == "Hello there!"
         message = httpx.post(base + "/v1/messages", json={"max_tokens": 50, "messages": user}).json()
         assert message["model"] == "glm-test" and message["content"][-1]["text"] == "Hello there!"
-        response = httpx.post(base + "/v1/responses", json={"input": "hi"}).json()
-        assert response["model"] == "glm-test" and response["status"] == "completed"
+        # The Responses API requires it (OpenAI's and the Open Responses specification's rule).
+        response = httpx.post(base + "/v1/responses", json={"input": "hi"})
+        assert response.status_code == 400 and response.json()["error"]["param"] == "model"
         count = httpx.post(base + "/v1/messages/count_tokens", json={"messages": user})
         assert count.status_code == 200 and count.json()["input_tokens"] > 0
         # A model named that is not served is still a 404, as before.
