@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,13 +38,31 @@ class Box:
     gpus: int  # CUDA GPUs visible to this process
     hosted_key: bool  # a hosted API key is in the environment
     hub_cache: Path | None = None  # where huggingface_hub keeps downloads (None: its default)
+    gpu_memory: int | None = None  # bytes on the smallest GPU, when the driver says
 
 
 def this_box(environ: Mapping[str, str] = os.environ) -> Box:
+    gpus = visible_gpus(environ)
     return Box(
-        gpus=visible_gpus(environ),
+        gpus=gpus,
         hosted_key=any(environ.get(name) for name in HOSTED_KEY_VARIABLES),
+        gpu_memory=smallest_gpu_memory() if gpus else None,
     )
+
+
+def smallest_gpu_memory() -> int | None:
+    """The smallest GPU's memory in bytes, from nvidia-smi (a tenth of a second; torch takes seconds)."""
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        sizes = [int(line) * 2**20 for line in done.stdout.split() if line.strip().isdigit()]
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return min(sizes) if sizes else None
 
 
 def visible_gpus(environ: Mapping[str, str] = os.environ) -> int:
@@ -113,11 +132,29 @@ def check(settings: Settings, box: Box, asked: str | None = None) -> None:
                 f"{named} needs {needed} GPUs; this machine has {box.gpus} — `glm-serve plan` shows what "
                 "fits here"
             )
+        if box.gpus >= needed and box.gpu_memory and (reason := _misfit(settings, box)):
+            raise Refused(
+                f"{named} does not fit this machine's GPUs: {reason} — `glm-serve plan` shows what does"
+            )
         if box.gpus and engine.offline_mode and not _cached(model, box.hub_cache):
             raise Refused(
                 f"the weights of {model} are not on this disk, and offline mode may not fetch them: run "
                 f"`glm-serve download {named} --to DIR` where there is a network, then `glm-serve serve DIR`"
             )
+
+
+def _misfit(settings: Settings, box: Box) -> str | None:
+    """The plan's reason the model cannot fit these GPUs at all (None: it fits, or its size is unknown)."""
+    from .backends.local.sizing.fit import plan
+    from .backends.local.sizing.gpus import Gpus
+    from .backends.local.sizing.source import UnknownSize, sized
+
+    try:
+        model = sized(settings.engine)
+    except UnknownSize:
+        return None
+    assert box.gpu_memory is not None
+    return plan(model.shape, model.weight_bytes, model.layout, Gpus(box.gpus, box.gpu_memory)).reason
 
 
 def _gpus_needed(settings: Settings) -> int:

@@ -95,6 +95,12 @@ def test_the_box_checks_on_boxes_this_machine_is_not() -> None:
     with pytest.raises(Refused, match=r"^glm-4.7-fp8 needs 4 GPUs; this machine has 2 — `glm-serve plan`"):
         preflight.check(fp8, Box(gpus=2, hosted_key=False), "glm-4.7-fp8")
     preflight.check(fp8, Box(gpus=4, hosted_key=False), "glm-4.7-fp8")  # online: vLLM downloads it
+    # Enough cards, too little memory on each: the plan's reason, before torch is even imported.
+    with pytest.raises(Refused) as small:
+        preflight.check(fp8, Box(gpus=4, hosted_key=False, gpu_memory=80 * 2**30), "glm-4.7-fp8")
+    assert str(small.value).startswith("glm-4.7-fp8 does not fit this machine's GPUs: weights 84.3 GiB")
+    assert str(small.value).endswith("— `glm-serve plan` shows what does")
+    preflight.check(fp8, Box(gpus=4, hosted_key=False, gpu_memory=141 * 2**30), "glm-4.7-fp8")
     # DP x EP: eight GPUs for eight ranks; a two-node layout needs only this node's share here.
     air = load_settings({"model": "glm-4.5-air-fp8-dp-ep"}, environ={})
     with pytest.raises(Refused, match="needs 8 GPUs; this machine has 4"):
