@@ -179,6 +179,7 @@ def _add_service_routes(app: FastAPI, authed: list[Any]) -> None:
         )
 
     @app.get("/", include_in_schema=False)
+    @app.get("/v1", include_in_schema=False)
     async def front(request: Request, backend: BackendDep) -> JSONResponse:
         """What is serving here: for a person (or a script) that opens the server's address."""
         state = await backend.health()

@@ -3,9 +3,9 @@
 A model load takes a minute on the demo and twenty on real weights; a typo should cost two seconds. So
 everything that can be known from the settings, the disk and the driver is checked here, before torch,
 transformers or vLLM is imported: what the model argument names (a preset, a weights directory, a hub
-repo id), whether its weights are on this disk when the network may not be used, whether the box has the
-GPUs it needs, and whether a hosted backend has its key. (The port is bound next, by the command line,
-also before loading: server/__main__.py.)
+repo id), whether its weights are a directory on this disk when the network may not be used, whether
+the box has the GPUs it needs, and whether a hosted backend has its key. (The port is bound next, by
+the command line, also before loading: server/__main__.py.)
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ class Box:
 
     gpus: int  # CUDA GPUs visible to this process
     hosted_key: bool  # a hosted API key is in the environment
-    hub_cache: Path | None = None  # where huggingface_hub keeps downloads (None: its default)
     gpu_memory: int | None = None  # bytes on the smallest GPU, when the driver says
 
 
@@ -117,30 +116,34 @@ def check(settings: Settings, box: Box, asked: str | None = None) -> None:
     if server.backend not in ("auto", "local") or engine.demo or not engine.model:
         return
     model = engine.model
-    on_disk = Path(model).expanduser().is_dir()
-    if not on_disk:
-        needed = _gpus_needed(settings)
-        named = asked or model
-        if box.gpus == 0 and (server.backend == "local" or not box.hosted_key):
-            gpus = f"{needed} GPUs" if needed > 1 else "a GPU"
-            raise Refused(
-                f"{named} needs {gpus}; this machine has none — try --backend hosted (with ZAI_API_KEY "
-                "set), or `glm-serve serve` alone for the CPU demo"
-            )
-        if 0 < box.gpus < needed and not _multi_node(settings):
-            raise Refused(
-                f"{named} needs {needed} GPUs; this machine has {box.gpus} — `glm-serve plan` shows what "
-                "fits here"
-            )
-        if box.gpus >= needed and box.gpu_memory and (reason := _misfit(settings, box)):
-            raise Refused(
-                f"{named} does not fit this machine's GPUs: {reason} — `glm-serve plan` shows what does"
-            )
-        if box.gpus and engine.offline_mode and not _cached(model, box.hub_cache):
-            raise Refused(
-                f"the weights of {model} are not on this disk, and offline mode may not fetch them: run "
-                f"`glm-serve download {named} --to DIR` where there is a network, then `glm-serve serve DIR`"
-            )
+    if Path(model).expanduser().is_dir():
+        return
+    named = asked or model
+    if engine.offline_mode:
+        # Offline serves weights directories only (the hub is never asked, not even its cache).
+        raise Refused(
+            f"offline, and {model} is not a weights directory on this disk: run `glm-serve download "
+            f"{named} --to DIR` where there is a network, then `glm-serve serve DIR`"
+        )
+    needed = _gpus_needed(settings)
+    # A preset is sized for GPUs; so, under auto, is any model asked for. A hub id with an explicit
+    # --backend local is the operator's call: vLLM runs it on what the box has.
+    preset = asked is not None and presets.path(asked) is not None
+    if box.gpus == 0 and (preset or (server.backend == "auto" and not box.hosted_key)):
+        gpus = f"{needed} GPUs" if needed > 1 else "a GPU"
+        raise Refused(
+            f"{named} needs {gpus}; this machine has none — try --backend hosted (with ZAI_API_KEY set), "
+            "or `glm-serve serve` alone for the CPU demo"
+        )
+    if 0 < box.gpus < needed and not _multi_node(settings):
+        raise Refused(
+            f"{named} needs {needed} GPUs; this machine has {box.gpus} — `glm-serve plan` shows what "
+            "fits here"
+        )
+    if box.gpus >= needed and box.gpu_memory and (reason := _misfit(settings, box)):
+        raise Refused(
+            f"{named} does not fit this machine's GPUs: {reason} — `glm-serve plan` shows what does"
+        )
 
 
 def _misfit(settings: Settings, box: Box) -> str | None:
@@ -169,11 +172,3 @@ def _multi_node(settings: Settings) -> bool:
     """A layout spread over several machines: this box holds only its share of the GPUs."""
     extra = settings.engine.vllm_args
     return extra.get("distributed_executor_backend") == "ray" or "data_parallel_size_local" in extra
-
-
-def _cached(repo: str, cache: Path | None) -> bool:
-    """Whether the hub's cache holds the repo's config (the download of the rest is vLLM's to check)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo, "config.json", cache_dir=cache)
-    return isinstance(found, str)

@@ -106,15 +106,17 @@ def test_the_box_checks_on_boxes_this_machine_is_not() -> None:
     with pytest.raises(Refused, match="needs 8 GPUs; this machine has 4"):
         preflight.check(air, Box(gpus=4, hosted_key=False))
     preflight.check(load_settings({"model": "glm-4.7-fp8-2node"}, environ={}), Box(gpus=8, hosted_key=False))
-    # Offline, weights not in the hub's cache: the download command, not a minute of retries.
+    # Offline, weights that are not a directory here: the download command, not a minute of retries.
     offline = load_settings({"model": "glm-4.7-flash", "offline": True}, environ={})
     with pytest.raises(Refused) as missing:
-        preflight.check(
-            offline, Box(gpus=1, hosted_key=False, hub_cache=Path("/nonexistent")), "glm-4.7-flash"
-        )
+        preflight.check(offline, Box(gpus=1, hosted_key=False), "glm-4.7-flash")
     assert str(missing.value) == (
-        "the weights of zai-org/GLM-4.7-Flash are not on this disk, and offline mode may not fetch them: run "
-        "`glm-serve download glm-4.7-flash --to DIR` where there is a network, then `glm-serve serve DIR`"
+        "offline, and zai-org/GLM-4.7-Flash is not a weights directory on this disk: run `glm-serve download "
+        "glm-4.7-flash --to DIR` where there is a network, then `glm-serve serve DIR`"
+    )
+    # A hub id with an explicit --backend local, no GPU: the operator's call (vLLM runs it on the CPU).
+    preflight.check(
+        load_settings({"model": "org/tiny", "backend": "local"}, environ={}), Box(0, False), "org/tiny"
     )
     # Without a GPU but with a hosted key, auto serves the model through the hosted API.
     preflight.check(load_settings({"model": "zai-org/GLM-4.5-Air"}, environ={}), Box(gpus=0, hosted_key=True))

@@ -34,6 +34,8 @@ def test_the_root_says_what_serves_here_and_more_to_a_key_holder() -> None:
         full = httpx.get(base + "/", headers=KEY).json()
         assert full["models"] == ["glm-test"] and full["docs"] == "/docs"
         assert full["apis"]["anthropic"] == "/v1/messages"
+        # The base URL a client is given answers too (it was a 404).
+        assert httpx.get(base + "/v1", headers=KEY).json() == full
 
 
 def test_the_docs_page_is_behind_the_key_and_carries_the_document() -> None:
