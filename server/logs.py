@@ -10,12 +10,14 @@ and the access lines of /health polls. At --log-level debug everything passes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import logging.config
 import os
 import re
 import tempfile
+from pathlib import Path
 from typing import Any, Literal
 
 LogFormat = Literal["text", "json"]
@@ -131,10 +133,18 @@ def configure(level: str, form: LogFormat, environ: Any = os.environ) -> None:
     settings = config(level, form)
     logging.config.dictConfig(settings)
     logging.captureWarnings(True)  # Python's warnings become records, and pass the same filter
-    with tempfile.NamedTemporaryFile("w", prefix="glm-serve-logging-", suffix=".json", delete=False) as f:
-        json.dump(settings, f)
+    # Named by its content: every start with the same settings shares one file, not one file a start.
+    text = json.dumps(settings, sort_keys=True)
+    path = (
+        Path(tempfile.gettempdir())
+        / f"glm-serve-logging-{hashlib.sha256(text.encode()).hexdigest()[:12]}.json"
+    )
+    if not path.exists():
+        partial = path.with_suffix(f".{os.getpid()}")
+        partial.write_text(text)
+        partial.replace(path)  # atomic: a server starting beside this one never reads half of it
     environ["VLLM_CONFIGURE_LOGGING"] = "1"
-    environ["VLLM_LOGGING_CONFIG_PATH"] = f.name
+    environ["VLLM_LOGGING_CONFIG_PATH"] = str(path)
     if level.lower() != "debug":
         # Read at import by the engine processes, which log before vLLM's configuration applies: their
         # library warnings, transformers' chatter and torch's C++ warnings would bypass the filter.

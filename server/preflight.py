@@ -24,6 +24,8 @@ from .settings import Settings
 # A hub repo id: one owner, one name (`zai-org/GLM-4.7-FP8`). Anything with more slashes, or starting
 # like a path, is a path.
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# The hosted backend's key variables (remote/hosted.py api_key(), which importing here would cost the
+# preflight a third of a second of aiohttp; a test keeps the two in step).
 HOSTED_KEY_VARIABLES = ("BIGMODEL_API_KEY", "ZAI_API_KEY")
 
 

@@ -122,6 +122,13 @@ def test_the_box_checks_on_boxes_this_machine_is_not() -> None:
     preflight.check(load_settings({"model": "zai-org/GLM-4.5-Air"}, environ={}), Box(gpus=0, hosted_key=True))
 
 
+def test_the_preflight_knows_the_hosted_key_as_the_hosted_backend_does() -> None:
+    from server.backends.remote.hosted import api_key
+
+    for env in ({}, {"ZAI_API_KEY": "k"}, {"BIGMODEL_API_KEY": "k"}, {"ZAI_API_KEY": ""}, {"OTHER_KEY": "k"}):
+        assert preflight.this_box(env).hosted_key == bool(api_key(env)), env
+
+
 def test_visible_gpus_follow_cuda_visible_devices() -> None:
     present = preflight.visible_gpus({})
     assert preflight.visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == 0
