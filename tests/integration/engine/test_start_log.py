@@ -66,9 +66,12 @@ def test_the_demo_starts_quietly_says_when_to_come_back_and_stops_on_ctrl_c() ->
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    # While the model loaded: 503 with Retry-After, on /health and on a request.
-    assert loading, "the server was never seen loading"
-    assert all(r.status_code == 503 and r.headers["retry-after"] == "5" for r in loading)
+    # While the model loaded: 503 with Retry-After, on /health and on a request (the last request may have
+    # found the engine ready already).
+    refused = [r for r in loading if r.status_code == 503]
+    assert {r.request.url.path for r in refused} == {"/health", "/v1/chat/completions"}, loading
+    assert all(r.headers["retry-after"] == "5" for r in refused)
+    assert all(r.status_code in (200, 503) for r in loading)
     assert proc.returncode == 130
     for noise in NOISE:
         assert noise not in err, f"{noise!r} in the start-up log:\n{err}"
