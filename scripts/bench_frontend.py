@@ -1,0 +1,191 @@
+"""The front end alone: what a streamed token costs glm-serve's own process, on each wire.
+
+    .venv/bin/python scripts/bench_frontend.py [--concurrency 1 64 256] [--requests 64] [--rounds 3]
+    .venv/bin/python scripts/bench_frontend.py --profile chat --concurrency 64 --rounds 1
+
+The fake backend emits its script as fast as the event loop takes it (every piece a token, through the
+real GLM parser, as the local backend's output goes), behind the whole app as `glm-serve serve` builds
+it (middleware, admission, the same HTTP protocol). So the server process does everything it does for a
+real engine but wait for it: its CPU time per streamed token is the front end's cost, and tokens per
+CPU-second how many a GPU box may stream before our process is what it waits on. Chat completions,
+Messages and Responses stream the same answer at each concurrency, in alternating rounds (the order
+rotated each round); the figures are medians over the rounds, and Messages and Responses are also
+given as ratios to chat measured in the same rounds. `--profile WIRE` runs the server under cProfile,
+streams that wire only, and prints where its CPU went, by area, in µs per streamed token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from load import completion_tokens, cpu_seconds, raw_post, serve, stop
+
+PORT = 8311
+# A coding assistant's answer: some reasoning, then prose; ~1,000 pieces of at most four characters.
+REASONING = "The user wants the function fixed; the loop bound is off by one, so I check the tests. " * 10
+ANSWER = "The loop ran one step too far: the bound is now `len(items) - 1`, and the test passes. " * 34
+LAUNCH = f"""
+import uvicorn
+from server.app import create_app
+from server.backends.fake import FakeBackend
+from server.http.transport import ResettableHttpTools
+from server.settings import Settings
+fake = FakeBackend({REASONING + "</think>" + ANSWER!r}, model="glm-bench")
+app = create_app(Settings(backend="fake"), fake)
+uvicorn.run(app, host="127.0.0.1", port={PORT}, log_level="warning", http=ResettableHttpTools)
+"""
+USER = "Fix the failing test in tests/test_loop.py."
+WIRES: dict[str, tuple[str, dict[str, Any]]] = {
+    "chat": (
+        "/v1/chat/completions",
+        {
+            "model": "glm-bench",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": USER}],
+        },
+    ),
+    "messages": (
+        "/v1/messages",
+        {
+            "model": "glm-bench",
+            "stream": True,
+            "max_tokens": 4096,
+            "messages": [{"role": "user", "content": USER}],
+        },
+    ),
+    "responses": ("/v1/responses", {"model": "glm-bench", "stream": True, "input": USER}),
+}
+
+
+@dataclass
+class Phase:
+    tokens: int
+    cpu: float  # the server process's CPU seconds
+    wall: float
+
+    @property
+    def per_cpu_second(self) -> float:
+        return self.tokens / self.cpu
+
+    @property
+    def us_per_token(self) -> float:
+        return self.cpu / self.tokens * 1e6
+
+
+async def phase(pid: int, wire: str, concurrency: int, requests: int) -> Phase:
+    path, body = WIRES[wire]
+
+    async def one() -> int:
+        return completion_tokens(await raw_post("127.0.0.1", PORT, path, body))
+
+    await asyncio.gather(*(one() for _ in range(min(concurrency, 16))))  # warm-up
+    queue = list(range(requests))
+    counts: list[int] = []
+
+    async def worker() -> None:
+        while queue:
+            queue.pop()
+            counts.append(await one())
+
+    cpu, start = cpu_seconds(pid), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Phase(sum(counts), cpu_seconds(pid) - cpu, time.perf_counter() - start)
+
+
+async def run(
+    pid: int, levels: list[int], requests: int, rounds: int, wires: list[str]
+) -> dict[tuple[str, int], list[Phase]]:
+    found: dict[tuple[str, int], list[Phase]] = {}
+    for level in levels:
+        n = max(requests, level)
+        for r in range(rounds):
+            for wire in wires[r % len(wires) :] + wires[: r % len(wires)]:
+                found.setdefault((wire, level), []).append(await phase(pid, wire, level, n))
+    return found
+
+
+# Where a profile's time goes: the first area whose marker is in a function's file path.
+AREAS = (
+    ("parser (parsers/)", "/parsers/"),
+    ("fake backend", "/backends/fake.py"),
+    ("wire render + convert", ("/openai/", "/anthropic/", "/responses/")),
+    ("core (events, streams, collect)", "/server/core/"),
+    ("our HTTP (http/)", "/server/http/"),
+    ("starlette + FastAPI", ("/starlette/", "/fastapi/")),
+    ("uvicorn + httptools", ("/uvicorn/", "httptools")),
+    ("pydantic", "pydantic"),
+    ("JSON (json, msgspec)", ("/json/", "msgspec")),
+    ("asyncio + event loop", ("asyncio", "uvloop", "selectors")),
+)
+
+
+def areas(profile: Path, tokens: int) -> list[tuple[str, float]]:
+    stats = pstats.Stats(str(profile))
+    totals: dict[str, float] = {}
+    for (file, _, name), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        where = file if file != "~" else name  # built-ins: "~", named by the function
+        area = next(
+            (
+                label
+                for label, marks in AREAS
+                if any(m in where for m in ((marks,) if isinstance(marks, str) else marks))
+            ),
+            "other",
+        )
+        totals[area] = totals.get(area, 0.0) + tottime
+    return sorted(((a, t / tokens * 1e6) for a, t in totals.items()), key=lambda x: -x[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64, 256])
+    parser.add_argument("--requests", type=int, default=64, help="streamed requests per phase (at least c)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", choices=list(WIRES), help="profile the server on this wire alone")
+    args = parser.parse_args()
+    wires = [args.profile] if args.profile else list(WIRES)
+    work = Path(tempfile.mkdtemp(prefix="bench-frontend-"))
+    (work / "launch.py").write_text(LAUNCH)
+    command = [sys.executable, str(work / "launch.py")]
+    if args.profile:
+        command = [sys.executable, "-m", "cProfile", "-o", str(work / "server.prof"), str(work / "launch.py")]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = serve(command, f"http://127.0.0.1:{PORT}/health", env=env)
+    try:
+        found = asyncio.run(run(proc.pid, args.concurrency, args.requests, args.rounds, wires))
+    finally:
+        stop(proc)
+    print(
+        f"{'wire':<10} {'c':>4} {'tokens/CPU-s':>13} {'µs CPU/token':>13} {'tok/s (wall)':>13} {'vs chat':>8}"
+    )
+    for level in args.concurrency:
+        chat = [p.per_cpu_second for p in found[(wires[0], level)]]
+        for wire in wires:
+            phases = found[(wire, level)]
+            ratio = statistics.median(p.per_cpu_second / c for p, c in zip(phases, chat, strict=True))
+            print(
+                f"{wire:<10} {level:>4} {statistics.median(p.per_cpu_second for p in phases):>13,.0f} "
+                f"{statistics.median(p.us_per_token for p in phases):>13.1f} "
+                f"{statistics.median(p.tokens / p.wall for p in phases):>13,.0f} {ratio:>8.2f}"
+            )
+    if args.profile:
+        # Warm-ups and the start count in the profile too: divide by every token the server streamed.
+        tokens = sum(p.tokens for phases in found.values() for p in phases)
+        print(f"\nwhere the server's CPU went ({args.profile}, under cProfile: its own overhead included)")
+        for area, us in areas(work / "server.prof", tokens):
+            print(f"  {area:<34} {us:7.1f} µs/token")
+
+
+if __name__ == "__main__":
+    main()
