@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 import logging
@@ -71,28 +69,28 @@ class Blocks:
     """Turns the event stream into content blocks, for the stream and the whole message alike.
 
     A block opens when the kind of output changes (thinking → text → tool_use …) and closes when the
-    next one opens, so block indexes are in order and never interleave.
+    next one opens, so block indexes are in order and never interleave. A block's text is kept in pieces
+    and joined when it closes (a string grown a token at a time is copied whole each time), and a
+    stream's deltas, one per token, are written as JSON around the encoded text alone.
     """
 
     content: list[dict[str, Any]] = field(default_factory=list)
     truncated: set[int] = field(default_factory=set)  # tool_use blocks whose call was cut off
     _kind: str | None = None
     _call_ended = False
-    _thinking: list[str] = field(default_factory=list)
-    _json: list[str] = field(default_factory=list)
+    _pieces: list[str] = field(default_factory=list)  # the open block's text, thinking or arguments
 
-    def feed(self, event: StreamEvent) -> list[tuple[str, dict[str, Any]]]:
-        """The (event name, data) pairs this event adds to a stream; `content` grows alongside."""
-        out: list[tuple[str, dict[str, Any]]] = []
+    def feed(self, event: StreamEvent) -> list[tuple[str, str]]:
+        """The (event name, JSON data) pairs this event adds to a stream; `content` grows alongside."""
+        out: list[tuple[str, str]] = []
         if isinstance(event, ReasoningDelta):
             self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""}, out)
-            self._thinking.append(event.text)
-            self.content[-1]["thinking"] += event.text
-            out.append(self._delta({"type": "thinking_delta", "thinking": event.text}))
+            self._pieces.append(event.text)
+            out.append(self._delta('{"type":"thinking_delta","thinking":', event.text))
         elif isinstance(event, TextDelta):
             self._open("text", {"type": "text", "text": ""}, out)
-            self.content[-1]["text"] += event.text
-            out.append(self._delta({"type": "text_delta", "text": event.text}))
+            self._pieces.append(event.text)
+            out.append(self._delta('{"type":"text_delta","text":', event.text))
         elif isinstance(event, ToolCallStart):
             self.close(out)
             block = {
@@ -103,51 +101,52 @@ class Blocks:
             }
             self._open("tool_use", block, out)
         elif isinstance(event, ToolArgsDelta) and self._kind == "tool_use":
-            self._json.append(event.json)
-            out.append(self._delta({"type": "input_json_delta", "partial_json": event.json}))
+            self._pieces.append(event.json)
+            out.append(self._delta('{"type":"input_json_delta","partial_json":', event.json))
         elif isinstance(event, ToolCallEnd):
             self._call_ended = True
             self.close(out)
         return out
 
-    def close(self, out: list[tuple[str, dict[str, Any]]]) -> None:
+    def close(self, out: list[tuple[str, str]]) -> None:
         if self._kind is None:
             return
         block = self.content[-1]
+        whole = "".join(self._pieces)
+        self._pieces.clear()
         if self._kind == "thinking":
-            block["signature"] = signature("".join(self._thinking))
-            out.append(self._delta({"type": "signature_delta", "signature": block["signature"]}))
-            self._thinking.clear()
+            block["thinking"] = whole
+            block["signature"] = signature(whole)
+            out.append(self._delta('{"type":"signature_delta","signature":', block["signature"]))
+        elif self._kind == "text":
+            block["text"] = whole
         elif self._kind == "tool_use":
             if self._call_ended:
-                block["input"] = json.loads("".join(self._json))
+                block["input"] = json.loads(whole)
             else:
                 self.truncated.add(len(self.content) - 1)
-            self._json.clear()
             self._call_ended = False
-        out.append(("content_block_stop", {"type": "content_block_stop", "index": len(self.content) - 1}))
+        stop = {"type": "content_block_stop", "index": len(self.content) - 1}
+        out.append(("content_block_stop", _dumps(stop)))
         self._kind = None
 
-    def _open(self, kind: str, block: dict[str, Any], out: list[tuple[str, dict[str, Any]]]) -> None:
+    def _open(self, kind: str, block: dict[str, Any], out: list[tuple[str, str]]) -> None:
         if self._kind == kind:
             return
         self.close(out)
         self._kind = kind
         self.content.append(block)
         start = dict(block, input={}) if kind == "tool_use" else dict(block)
-        out.append(
-            (
-                "content_block_start",
-                {"type": "content_block_start", "index": len(self.content) - 1, "content_block": start},
-            )
-        )
+        index = len(self.content) - 1
+        data = {"type": "content_block_start", "index": index, "content_block": start}
+        out.append(("content_block_start", _dumps(data)))
 
-    def _delta(self, delta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        return "content_block_delta", {
-            "type": "content_block_delta",
-            "index": len(self.content) - 1,
-            "delta": delta,
-        }
+    def _delta(self, opening: str, text: str) -> tuple[str, str]:
+        """A content_block_delta: `opening` is its delta object up to the value, `text` the value."""
+        index = len(self.content) - 1
+        return "content_block_delta", (
+            f'{{"type":"content_block_delta","index":{index},"delta":{opening}{_dumps(text)}}}}}'
+        )
 
 
 def _message_head(start: MessageStart) -> dict[str, Any]:
@@ -194,41 +193,18 @@ async def message(events: AsyncIterator[StreamEvent]) -> dict[str, Any]:
     }
 
 
-_PING = object()
+# Anthropic's keepalive, written by the response whenever a stream was silent this long (a long prefill).
+PING = sse.encode('{"type":"ping"}', "ping")
+PING_EVERY = 10.0
 
 
-async def _with_keepalive(events: AsyncIterator[StreamEvent], every: float) -> AsyncIterator[object]:
-    """The events, with a _PING whenever none arrived for `every` seconds (a long prefill, say)."""
-    pending: asyncio.Future[StreamEvent] | None = None
-    try:
-        while True:
-            pending = asyncio.ensure_future(anext(events))
-            while not (await asyncio.wait({pending}, timeout=every))[0]:
-                yield _PING
-            try:
-                event = pending.result()
-            except StopAsyncIteration:
-                return
-            pending = None
-            yield event
-    finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                await pending
-        close = getattr(events, "aclose", None)
-        if close is not None:
-            await close()
-
-
-async def message_sse(events: AsyncIterator[StreamEvent], ping_every: float = 10.0) -> AsyncIterator[bytes]:
-    """message_start, content blocks, message_delta, message_stop; an error mid-stream is one error event."""
+async def message_sse(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
+    """message_start, content blocks, message_delta, message_stop; an error mid-stream is one error event.
+    (The pings of a silent stretch are the response's: PING, PING_EVERY.)"""
     blocks = Blocks()
     try:
-        async for item in _with_keepalive(events, ping_every):
-            if item is _PING:
-                yield sse.encode('{"type":"ping"}', "ping")
-            elif isinstance(item, MessageStart):
+        async for item in events:
+            if isinstance(item, MessageStart):
                 msg = {
                     **_message_head(item),
                     "content": [],
@@ -237,12 +213,12 @@ async def message_sse(events: AsyncIterator[StreamEvent], ping_every: float = 10
                     "usage": {"input_tokens": item.prompt_tokens, "output_tokens": 0},
                 }
                 yield sse.encode(_dumps({"type": "message_start", "message": msg}), "message_start")
-                yield sse.encode('{"type":"ping"}', "ping")
+                yield PING
             elif isinstance(item, MessageEnd):
-                closing: list[tuple[str, dict[str, Any]]] = []
+                closing: list[tuple[str, str]] = []
                 blocks.close(closing)
                 for name, data in closing:
-                    yield sse.encode(_dumps(data), name)
+                    yield sse.encode(data, name)
                 delta = {
                     "stop_reason": stop_reason(item.finish_reason, item.stop_sequence),
                     "stop_sequence": item.stop_sequence,
@@ -253,10 +229,15 @@ async def message_sse(events: AsyncIterator[StreamEvent], ping_every: float = 10
                 )
                 yield sse.encode('{"type":"message_stop"}', "message_stop")
             else:
-                for name, data in blocks.feed(item):  # type: ignore[arg-type]
-                    yield sse.encode(_dumps(data), name)
+                for name, data in blocks.feed(item):
+                    yield sse.encode(data, name)
     except ServerError as exc:
         yield sse.encode(_dumps(error_body(exc)), "error")
     except Exception:
         log.exception("stream failed after it started")
         yield sse.encode(_dumps(error_body(internal_error())), "error")
+    finally:
+        # Closed at once (a client that left aborts its generation now, not when the collector runs).
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()

@@ -36,6 +36,7 @@ async def create_message(request: Request) -> Response:
         [open_stream(request, req, "messages")],
         stream=body.stream,
         sse=lambda primed: render.message_sse(primed[0]),
+        keepalive=(render.PING, render.PING_EVERY),
         whole=lambda primed: render.message(primed[0]),
     )
 

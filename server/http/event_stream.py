@@ -38,9 +38,12 @@ class EventStreamResponse(Response):
         chunks: AsyncIterator[bytes],
         headers: Mapping[str, str] | None = None,
         write_timeout: float = 60.0,
+        keepalive: tuple[bytes, float] | None = None,
     ) -> None:
         self.chunks = chunks
         self.write_timeout = write_timeout
+        # (event, seconds): the event is written whenever nothing was for that long (a long prefill).
+        self.keepalive = keepalive
         self.status_code = 200
         self.background = None
         self.init_headers({"Cache-Control": "no-cache", **(headers or {})})
@@ -65,6 +68,22 @@ class EventStreamResponse(Response):
         gone.add_done_callback(notify)
         writer = _Writer(send, self.write_timeout)
         conn = connection(scope)
+        # One timer for the whole stream, not one per event: it fires `every` seconds after the last
+        # write and, if nothing was written since, queues the keepalive (then waits as long again).
+        timer: asyncio.TimerHandle | None = None
+        if self.keepalive is not None:
+            ping, every = self.keepalive
+
+            def due() -> None:
+                nonlocal timer
+                idle = loop.time() - writer.last
+                if idle >= every and not pending:
+                    pending.append(ping)
+                    notify()
+                    idle = 0.0
+                timer = loop.call_later(every - idle, due)
+
+            timer = loop.call_later(every, due)
         try:
             start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
             await send(start)
@@ -94,6 +113,8 @@ class EventStreamResponse(Response):
                     source.result()  # the source's own failure
                 # else it may have finished during the send; its done-callback has woken us again
         finally:
+            if timer is not None:
+                timer.cancel()
             for task in (source, gone):
                 task.cancel()
                 # A failed source has raised above already, or its client has left: nobody to tell.
@@ -115,8 +136,10 @@ class _Writer:
     def __init__(self, send: Send, timeout: float) -> None:
         self.send = send
         self.timeout = timeout
+        self.last = asyncio.get_running_loop().time()  # when the last write began
 
     async def write(self, body: bytes, more: bool) -> bool:
+        self.last = asyncio.get_running_loop().time()
         return await self.within(self.send({"type": "http.response.body", "body": body, "more_body": more}))
 
     async def within(self, work: Awaitable[object]) -> bool:

@@ -25,11 +25,13 @@ async def respond(
     sse: Callable[[Events], AsyncIterator[bytes]] | None,
     whole: Callable[[Events], Awaitable[Any]],
     headers: Mapping[str, str] | None = None,
+    keepalive: tuple[bytes, float] | None = None,
 ) -> Response:
     """Answer with `streams` (opened by deps.open_stream, one per choice): each is primed first, so a
     failure before any output is an error status, not a 200 with an error event; then `sse` renders them
-    as an event stream (routes that answer only whole pass None), or `whole` folds them into one JSON
-    body (499 if the client left meanwhile)."""
+    as an event stream (routes that answer only whole pass None; `keepalive`, an event and the seconds
+    of silence after which it is written), or `whole` folds them into one JSON body (499 if the client
+    left meanwhile)."""
     primed: Events = []
     first = None
     try:
@@ -43,7 +45,8 @@ async def respond(
     all_headers = {**(served_by(first) if first is not None else {}), **(headers or {})}
     if stream:
         assert sse is not None, "a route that cannot stream never asks to"
-        return EventStreamResponse(sse(primed), all_headers, serving(request).stream_write_timeout)
+        timeout = serving(request).stream_write_timeout
+        return EventStreamResponse(sse(primed), all_headers, timeout, keepalive)
     try:
         body = await until_disconnect(request, whole(primed))
     except ClientGone:

@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from parsers import TextDelta
-from server.anthropic.render import message_sse
+from server.anthropic.render import PING, message_sse
 from server.app import create_app
 from server.core.events import MessageEnd, MessageStart, StreamEvent, Usage
+from server.http.event_stream import EventStreamResponse
 from server.settings import Settings
 from tests.conftest import live_server
 from tests.fake_server import TOOL_SCRIPT, fake_server
@@ -253,6 +254,8 @@ def test_error_mid_stream_is_an_error_event() -> None:
 
 
 def test_pings_keep_a_slow_stream_alive() -> None:
+    """A silent stretch (a long prefill) gets pings from the response's one timer, not a task per event."""
+
     async def slow() -> AsyncIterator[StreamEvent]:
         yield MessageStart("chatcmpl-x", "m", 3)
         await asyncio.sleep(0.35)  # a long prefill
@@ -260,13 +263,27 @@ def test_pings_keep_a_slow_stream_alive() -> None:
         yield MessageEnd("stop", Usage(3, 1))
 
     async def run() -> list[bytes]:
-        return [chunk async for chunk in message_sse(slow(), ping_every=0.1)]
+        sent: list[bytes] = []
+        never = asyncio.Event()
 
-    chunks = asyncio.run(run())
-    names = [c.split(b"\n", 1)[0].decode()[7:] for c in chunks]
+        async def receive() -> dict[str, Any]:
+            await never.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and message["body"]:
+                sent.append(message["body"])
+
+        response = EventStreamResponse(message_sse(slow()), keepalive=(PING, 0.1))
+        await response({"type": "http"}, receive, send)  # type: ignore[arg-type]
+        return sent
+
+    body = b"".join(asyncio.run(run()))
+    names = [line[7:].decode() for line in body.split(b"\n") if line.startswith(b"event: ")]
     first_text = names.index("content_block_start")
-    assert names.count("ping") >= 3 and names[:2] == ["message_start", "ping"]
-    assert "ping" in names[2:first_text]
+    assert names[:2] == ["message_start", "ping"]
+    assert 2 <= names[2:first_text].count("ping") <= 4  # 0.35 s of silence at one ping a 0.1 s
+    assert "ping" not in names[first_text:]
 
 
 def test_deferred_tools_load_when_a_tool_reference_names_them() -> None:
