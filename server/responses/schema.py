@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, JsonValue, Tag, TypeAdapter
 
 from ..http.fields import Seed
 
@@ -15,6 +15,20 @@ class _Wire(BaseModel):
 
 
 # -- content parts ---------------------------------------------------------------------------------
+
+
+# Item type → the union member that takes it (OtherItem takes every other type).
+_ITEM_TAGS: dict[str, str] = {
+    "message": "message",
+    "reasoning": "reasoning",
+    "function_call": "function_call",
+    "custom_tool_call": "custom_tool_call",
+    "function_call_output": "output",
+    "custom_tool_call_output": "output",
+    "item_reference": "item_reference",
+    "compaction": "compaction",
+    "compaction_summary": "compaction",
+}
 
 
 class TextPart(_Wire):
@@ -112,20 +126,9 @@ class OtherItem(_Wire):
     """An item this server neither produces nor needs (web_search_call, local_shell_call, …)."""
 
     model_config = ConfigDict(extra="allow")
-    type: str
-
-
-_ITEM_TAGS = {
-    "message": "message",
-    "reasoning": "reasoning",
-    "function_call": "function_call",
-    "custom_tool_call": "custom_tool_call",
-    "function_call_output": "output",
-    "custom_tool_call_output": "output",
-    "item_reference": "item_reference",
-    "compaction": "compaction",
-    "compaction_summary": "compaction",
-}
+    # Any type but those the other items take: in the OpenAPI document the items are a oneOf, which an
+    # item matching two branches would fail (a custom_tool_call is an OtherItem too, as far as `str` goes).
+    type: str = Field(json_schema_extra={"not": {"enum": list[JsonValue](sorted(_ITEM_TAGS))}})
 
 
 def _item_tag(value: Any) -> str:
