@@ -57,7 +57,9 @@ def base() -> Iterator[str]:
 
 
 @schema.parametrize()
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: the same cases every run, so that CI fails on a change, not on a draw (a new seed is a
+# change of its own: explore with `--hypothesis-seed` and keep what it finds as a fix and a test).
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_every_route_keeps_to_its_document(case: schemathesis.Case, base: str) -> None:
     case.call_and_validate(base_url=base, headers={"Authorization": f"Bearer {KEY}"}, checks=CHECKED)
 
