@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -374,6 +375,10 @@ def serve(flags: dict[str, object]) -> None:
     try:
         server.run(sockets=[listening])
     except KeyboardInterrupt:  # uvicorn raises the Ctrl-C it caught again, once it has shut down
+        code = 130
+    if server.stopped_by == signal.SIGINT:
+        # Also where SIGINT was ignored when the process started (a background job): uvicorn's re-raise
+        # is then ignored too, and the status would say nothing of the Ctrl-C.
         code = 130
     if failures:
         failure = failures[0]

@@ -21,12 +21,14 @@ class DrainingServer(uvicorn.Server):
         self.gate = gate
         self.grace = grace
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopped_by: int | None = None  # the signal that stopped it (the command's exit status says)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         await super().startup(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.stopped_by = self.stopped_by or sig
         # A signal handler: the loop is told from here, and acts on its next turn.
         if not self.gate.draining and self.loop is not None:
             self.loop.call_soon_threadsafe(self.gate.drain, self.grace)
