@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import pstats
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from load import completion_tokens, cpu_seconds, raw_post, serve, stop
+from load import areas, completion_tokens, cpu_seconds, hottest, raw_post, serve, stop
 
 PORT = 8311
 # A coding assistant's answer: some reasoning, then prose; ~1,000 pieces of at most four characters.
@@ -115,38 +114,6 @@ async def run(
     return found
 
 
-# Where a profile's time goes: the first area whose marker is in a function's file path.
-AREAS = (
-    ("parser (parsers/)", "/parsers/"),
-    ("fake backend", "/backends/fake.py"),
-    ("wire render + convert", ("/openai/", "/anthropic/", "/responses/")),
-    ("core (events, streams, collect)", "/server/core/"),
-    ("our HTTP (http/)", "/server/http/"),
-    ("starlette + FastAPI", ("/starlette/", "/fastapi/")),
-    ("uvicorn + httptools", ("/uvicorn/", "httptools")),
-    ("pydantic", "pydantic"),
-    ("JSON (json, msgspec)", ("/json/", "msgspec")),
-    ("asyncio + event loop", ("asyncio", "uvloop", "selectors")),
-)
-
-
-def areas(profile: Path, tokens: int) -> list[tuple[str, float]]:
-    stats = pstats.Stats(str(profile))
-    totals: dict[str, float] = {}
-    for (file, _, name), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
-        where = file if file != "~" else name  # built-ins: "~", named by the function
-        area = next(
-            (
-                label
-                for label, marks in AREAS
-                if any(m in where for m in ((marks,) if isinstance(marks, str) else marks))
-            ),
-            "other",
-        )
-        totals[area] = totals.get(area, 0.0) + tottime
-    return sorted(((a, t / tokens * 1e6) for a, t in totals.items()), key=lambda x: -x[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64, 256])
@@ -185,6 +152,9 @@ def main() -> None:
         print(f"\nwhere the server's CPU went ({args.profile}, under cProfile: its own overhead included)")
         for area, us in areas(work / "server.prof", tokens):
             print(f"  {area:<34} {us:7.1f} µs/token")
+        print("the functions with the most own time, per token")
+        for where, us in hottest(work / "server.prof", tokens):
+            print(f"  {us:7.2f} µs  {where}")
 
 
 if __name__ == "__main__":

@@ -11,11 +11,14 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -74,11 +77,20 @@ def completion_tokens(ex: Exchange) -> int:
 
 
 def serve(
-    cmd: list[str], ready: str, env: dict[str, str], headers: dict[str, str] | None = None
+    cmd: list[str],
+    ready: str,
+    env: dict[str, str],
+    headers: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a server in its own process group; return once `ready` answers below 500."""
     proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        cmd,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -152,3 +164,104 @@ async def drive(one: Request, concurrency: int, requests: int) -> Result:
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - start
     return Result(sum(n for _, n in results), elapsed, [t for t, _ in results])
+
+
+class Spy:
+    """py-spy sampling a server process while a phase runs: `with Spy(pid, path):`. Sampling, not
+    tracing: the figures are the server's own, not a profiler's overhead on every call (cProfile's
+    doubled the hosted path's). Written as py-spy's raw format, one stack and its sample count a line."""
+
+    RATE = 1000  # samples per second
+
+    def __init__(self, pid: int, path: Path) -> None:
+        self.pid = pid
+        self.path = path
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Spy:
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        cmd = [spy, "record", "--pid", str(self.pid), "--rate", str(self.RATE), "--format", "raw"]
+        cmd += ["--nonblocking", "--output", str(self.path)]  # nonblocking: the server is never paused
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # attached before the phase starts
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        self._proc.wait(60)
+
+
+# A stage is named by the innermost frame of a sample that matches one of its markers (a function's
+# name or file as py-spy writes them, "Gate._guarded (server/http/gate.py:105)"), so that the parser
+# called from the renderer counts as the parser and the renderer's own work as rendering.
+STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("parser", ("parsers/",)),
+    ("fake backend", ("backends/fake.py",)),
+    ("render: events to the wire's SSE", ("openai/render.py", "anthropic/render.py", "responses/render.py")),
+    ("hosted: chunks to events", ("chunk_events (",)),
+    ("hosted: read and JSON-decode chunks", ("ChunkStream.", "Response.pieces")),
+    ("hosted: send the request (aiohttp)", ("ChatClient.open", "HttpSession.")),
+    ("hosted: request body, retries", ("hosted_api.py", "HostedBackend.")),
+    ("gate + metrics", ("Gate.", "Metrics.")),
+    ("stream plumbing (prime, replay, tag)", ("core/streams.py",)),
+    ("SSE response: batching, writes", ("event_stream.py",)),
+    ("request body: read + validate", ("json_body (",)),
+    ("convert: wire to core request", ("/convert.py",)),
+    ("route: model check, open, respond", ("routes.py", "flow.py", "deps.py", "direct.py")),
+    ("our middleware", ("server/http/",)),
+    ("FastAPI + Starlette", ("fastapi/", "starlette/")),
+    ("HTTP server (uvicorn + httptools)", ("uvicorn/",)),
+    ("event loop: callbacks, tasks", ("asyncio/",)),
+)
+# A sample whose innermost frame is the event loop's run is uvloop's C code, almost all of it waiting in
+# epoll (py-spy cannot tell that wait from work without native stacks; perf put uvloop's own work at
+# ~4 % of the process): left out.
+_IDLE = "Runner.run (asyncio/runners.py"
+
+
+def _samples(path: Path) -> Iterator[tuple[list[str], int]]:
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if frames and not frames[-1].startswith(_IDLE):
+            yield frames, int(count)
+
+
+def stages(path: Path, count: int) -> list[tuple[str, float]]:
+    """CPU by stage, in µs per one of `count` (requests, tokens), in STAGES' order."""
+    totals = dict.fromkeys([name for name, _ in STAGES] + ["other"], 0)
+    for frames, n in _samples(path):
+        stage = next(
+            (name for f in reversed(frames) for name, marks in STAGES if any(m in f for m in marks)),
+            "other",
+        )
+        totals[stage] += n
+    return [(name, n / Spy.RATE / count * 1e6) for name, n in totals.items() if n]
+
+
+def hottest(path: Path, count: int, n: int = 12) -> list[tuple[str, float]]:
+    """The `n` functions most often running (the innermost frame), in µs per one of `count`."""
+    own: dict[str, int] = {}
+    for frames, k in _samples(path):
+        own[frames[-1]] = own.get(frames[-1], 0) + k
+    rows = sorted(own.items(), key=lambda r: -r[1])[:n]
+    return [(where, k / Spy.RATE / count * 1e6) for where, k in rows]
+
+
+def print_stages(columns: list[tuple[str, Path, int]]) -> None:
+    """A table of CPU by stage: one column per (heading, py-spy file, count to divide by)."""
+    found = [dict(stages(path, count)) for _, path, count in columns]
+    names = [name for name, _ in STAGES] + ["other"]
+    rows = [name for name in names if any(name in f for f in found)]
+    width = max(len(name) for name in rows)
+    print(f"{'stage':<{width}}" + "".join(f" {heading:>18}" for heading, _, _ in columns))
+    for name in [*rows, "total"]:
+        values = [sum(f.values()) if name == "total" else f.get(name, 0.0) for f in found]
+        print(f"{name:<{width}}" + "".join(f" {v:18.2f}" for v in values))
+
+
+def print_hottest(path: Path, count: int, unit: str) -> None:
+    print(f"the functions most often on top, µs per {unit}")
+    for where, us in hottest(path, count):
+        print(f"  {us:8.2f}  {where}")

@@ -11,11 +11,12 @@ from fastapi.responses import Response
 from ..core.backend import Backend
 from ..core.request import ChatRequest
 from ..http.deps import BackendDep, check_model, get_backend, json_body, open_stream
+from ..http.direct import DirectRoute
 from ..http.flow import respond
 from ..http.openapi import takes
 from . import convert, render, schema
 
-router = APIRouter()
+router = APIRouter(route_class=DirectRoute)  # the generation routes skip FastAPI's per-request work
 
 
 def _resolve_model(backend: Backend, req: ChatRequest) -> ChatRequest:

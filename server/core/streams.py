@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any, TypeVar
 
 from .events import MessageStart, StreamEvent
@@ -37,14 +37,31 @@ def served_by(first: StreamEvent) -> dict[str, str]:
     return headers
 
 
-async def replay(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+def replay(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
     """`first`, then the rest of the iterator it was taken from; closing the result closes `rest`."""
-    try:
-        yield first
-        async for event in rest:
-            yield event
-    finally:
-        await _aclose(rest)
+    return _Replay(first, rest)
+
+
+class _Replay(AsyncIterator[T]):
+    """replay() without a generator's frame in the chain: after the first, each step is the rest's own
+    __anext__ handed on (a generator would resume itself, then the rest, for every event)."""
+
+    def __init__(self, first: T, rest: AsyncIterator[T]) -> None:
+        self._first: list[T] = [first]
+        self._rest = rest
+
+    def __anext__(self) -> Awaitable[T]:
+        if self._first:
+            return _ready(self._first.pop())
+        return self._rest.__anext__()
+
+    async def aclose(self) -> None:
+        self._first.clear()
+        await _aclose(self._rest)
+
+
+async def _ready(value: T) -> T:
+    return value
 
 
 async def tag(events: AsyncIterator[StreamEvent], index: int = 0) -> AsyncIterator[Tagged]:

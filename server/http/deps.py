@@ -118,7 +118,7 @@ def open_stream(
         check_tools(req.tools)
     state = serving(request)
     backend = state.backend
-    return state.metrics.observe(state.gate.admit(backend.stream(req)), endpoint, backend.name)
+    return state.gate.admit(backend.stream(req), state.metrics.watch(endpoint, backend.name))
 
 
 def check_model(backend: Backend, model: str) -> None:

@@ -1,6 +1,6 @@
 """Gate: every generation stream passes it. Admission bounds the queue; the drain ends streams at shutdown.
 
-    backend.stream(req) ─▶ gate.admit() ─▶ metrics.observe() ─▶ a wire's renderer
+    backend.stream(req) ─▶ gate.admit() (measured by a metrics Watch) ─▶ a wire's renderer
 
 Admission: a backend runs `batch` requests at once; up to `queue` more may wait behind them. Past that a
 request is refused at once with a 429 and a Retry-After, rather than taking a 200 and a role chunk and
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from ..core.errors import BackendUnavailable, RateLimited
 from ..core.events import StreamEvent
-from .metrics import Metrics
+from .metrics import Metrics, Watch
 
 SHUTTING_DOWN = "the server is shutting down; retry on another replica"
 
@@ -86,33 +86,45 @@ class Gate:
                 retry_after=self.retry_after(),
             )
 
-    def admit(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
-        """The stream, counted; or RateLimited at once when the queue is full."""
+    def admit(self, events: AsyncIterator[StreamEvent], watch: Watch) -> AsyncIterator[StreamEvent]:
+        """The stream, counted and measured by `watch`; or RateLimited at once when the queue is full."""
         self.check()
-        return self._guarded(events)
+        return self._guarded(events, watch)
 
-    async def _guarded(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    async def _guarded(self, events: AsyncIterator[StreamEvent], watch: Watch) -> AsyncIterator[StreamEvent]:
         running = _Running()
+        watch.begin()
         self._running.add(running)
         self._count(+1)
         start = time.monotonic()
+        taken = 0
         try:
             while True:
-                # Whichever task takes the next event (the route's for the first, the response's
-                # after) is the one the drain cancels.
-                running.task = asyncio.current_task()
+                # Whichever task takes the next event is the one the drain cancels: the route's takes
+                # the first (prime), the response's or the collector's every later one. Looked up for
+                # those two only: current_task() is a getpid() system call, per event otherwise.
+                if taken < 2:
+                    running.task = asyncio.current_task()
+                    taken += 1
                 try:
-                    event = await anext(events)
+                    event = await events.__anext__()
                 except StopAsyncIteration:
                     break
                 except asyncio.CancelledError:
                     if running.drained and running.task is not None and running.task.uncancel() == 0:
                         # The cancel has unwound the backend stream (the engine request is aborted);
                         # the wire's renderer turns this into its error terminal.
-                        raise BackendUnavailable(SHUTTING_DOWN, retry_after=1) from None
+                        error = BackendUnavailable(SHUTTING_DOWN, retry_after=1)
+                        watch.failed(error)
+                        raise error from None
                     raise
+                except Exception as exc:
+                    watch.failed(exc)
+                    raise
+                watch.see(event)
                 yield event
         finally:
+            watch.end()
             self._running.discard(running)
             self._count(-1)
             self._mean_seconds += 0.1 * (time.monotonic() - start - self._mean_seconds)

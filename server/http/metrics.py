@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -13,6 +13,8 @@ from parsers import ReasoningDelta, TextDelta, ToolCallEnd, ToolCallStart
 from ..core.errors import ServerError
 from ..core.events import MessageEnd, MessageStart, StreamEvent
 
+_OUTPUT = (TextDelta, ReasoningDelta, ToolCallStart)  # what counts as the first token (a tuple: a union
+# written in the isinstance call would be built anew for every event)
 _LATENCY = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160)
 
 
@@ -53,39 +55,10 @@ class Metrics:
             "glm_serve:rejected_requests", "Requests refused before they started.", ["reason"], registry=r
         )
 
-    async def observe(
-        self, events: AsyncIterator[StreamEvent], endpoint: str, backend: str
-    ) -> AsyncIterator[StreamEvent]:
-        """Pass a stream through, recording latency, tokens and outcome."""
-        start = time.monotonic()
-        first = True
-        outcome = "aborted"
-        self.running.inc()
-        try:
-            async for event in events:
-                if first and isinstance(event, TextDelta | ReasoningDelta | ToolCallStart):
-                    first = False
-                    self.ttft.observe(time.monotonic() - start)
-                elif isinstance(event, ToolCallEnd):
-                    self.tool_calls.inc()
-                elif isinstance(event, MessageStart):
-                    self.prompt_tokens.inc(event.prompt_tokens)
-                    backend = event.backend or backend  # a fallback pair says which of its two served
-                elif isinstance(event, MessageEnd):
-                    self.generation_tokens.inc(event.usage.completion_tokens)
-                    self.success.labels(event.finish_reason).inc()
-                    outcome = "ok"
-                yield event
-        except ServerError as exc:
-            outcome = exc.type
-            raise
-        except Exception:
-            outcome = "server_error"
-            raise
-        finally:
-            self.running.dec()
-            self.e2e.observe(time.monotonic() - start)
-            self.requests.labels(endpoint, backend, outcome).inc()
+    def watch(self, endpoint: str, backend: str) -> Watch:
+        """A stream's measurements, fed by whoever passes its events on (Gate._guarded): plain calls,
+        not a generator of its own in the chain every event climbs."""
+        return Watch(self, endpoint, backend)
 
     def exposition(self) -> bytes:
         engine = _Families(f for f in REGISTRY.collect() if f.name.startswith("vllm:"))
@@ -102,3 +75,46 @@ class _Families:
 
     def collect(self) -> Iterator[Any]:
         return iter(self.families)
+
+
+class Watch:
+    """One stream: latency, tokens and outcome, recorded as its events pass."""
+
+    __slots__ = ("_backend", "_endpoint", "_first", "_metrics", "_outcome", "_start")
+
+    def __init__(self, metrics: Metrics, endpoint: str, backend: str) -> None:
+        self._metrics = metrics
+        self._endpoint = endpoint
+        self._backend = backend
+        self._start = 0.0
+        self._first = True
+        self._outcome = "aborted"  # until its MessageEnd, or an error says otherwise
+
+    def begin(self) -> None:
+        """The stream is admitted and asked for its first event: from here it runs, and is timed."""
+        self._start = time.monotonic()
+        self._metrics.running.inc()
+
+    def see(self, event: StreamEvent) -> None:
+        m = self._metrics
+        if self._first and isinstance(event, _OUTPUT):
+            self._first = False
+            m.ttft.observe(time.monotonic() - self._start)
+        elif isinstance(event, ToolCallEnd):
+            m.tool_calls.inc()
+        elif isinstance(event, MessageStart):
+            m.prompt_tokens.inc(event.prompt_tokens)
+            self._backend = event.backend or self._backend  # a fallback pair says which of its two served
+        elif isinstance(event, MessageEnd):
+            m.generation_tokens.inc(event.usage.completion_tokens)
+            m.success.labels(event.finish_reason).inc()
+            self._outcome = "ok"
+
+    def failed(self, exc: BaseException) -> None:
+        self._outcome = exc.type if isinstance(exc, ServerError) else "server_error"
+
+    def end(self) -> None:
+        m = self._metrics
+        m.running.dec()
+        m.e2e.observe(time.monotonic() - self._start)
+        m.requests.labels(self._endpoint, self._backend, self._outcome).inc()

@@ -18,11 +18,12 @@ from ..core.events import StreamEvent
 from ..core.request import ChatRequest, CompletionRequest
 from ..core.streams import fan_out
 from ..http.deps import BackendDep, check_model, get_backend, json_body, open_stream, serving
+from ..http.direct import DirectRoute
 from ..http.flow import respond
 from ..http.openapi import takes
 from . import convert, render, schema
 
-router = APIRouter()
+router = APIRouter(route_class=DirectRoute)  # the generation routes skip FastAPI's per-request work
 
 
 def _choices(req: ChatRequest | CompletionRequest, n: int) -> list[ChatRequest | CompletionRequest]:

@@ -14,6 +14,7 @@ from ..core.errors import InvalidRequest, NotFound
 from ..core.events import StreamEvent
 from ..core.request import NEUTRAL_SAMPLING, SamplingValues
 from ..http.deps import check_model, get_backend, json_body, open_stream
+from ..http.direct import DirectRoute
 from ..http.flow import respond
 from ..http.openapi import takes
 from . import compact, convert, render, schema
@@ -21,7 +22,7 @@ from .state import state
 from .store import ResponseStore, Stored
 
 log = logging.getLogger("glm_serve.responses")
-router = APIRouter()
+router = APIRouter(route_class=DirectRoute)  # the generation routes skip FastAPI's per-request work
 _warned: set[tuple[str, ...]] = set()
 
 

@@ -83,7 +83,12 @@ class HostedBackend:
         return list(dict.fromkeys(names))
 
     def serves(self, model: str) -> bool:
-        return model in self.model_ids() or catalogue_name(model) is not None
+        # model_ids() without building its list: a hosted id in any case is what catalogue_name finds.
+        return (
+            model == self._served
+            or model in self._settings.hosted_model_map
+            or catalogue_name(model) is not None
+        )
 
     def batch_size(self) -> int | None:
         return None  # the hosted API's own limits answer with 429s, passed on

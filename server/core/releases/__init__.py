@@ -1,11 +1,14 @@
 """GLM's releases as one table (table.py) and the lookups every consumer uses instead of a list of its own.
 
 The lookups read `table.RELEASES` at each call, so that a test can add an invented release in one place
-and see it reach every consumer.
+and see it reach every consumer. The hot ones (every hosted request makes several) answer from an index
+of the table, rebuilt whenever `table.RELEASES` is another tuple.
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import PurePath
 
 from parsers import LayoutName
@@ -32,20 +35,42 @@ def all_releases() -> tuple[Release, ...]:
     return table.RELEASES
 
 
+@functools.lru_cache(maxsize=4096)  # clients send the same few names over and over
 def _key(name: str) -> str:
     """A name as the lookups compare it: the last path part, lower case, without a -fp8 suffix."""
     return PurePath(name).name.lower().removesuffix("-fp8")
 
 
+@dataclass(frozen=True, slots=True)
+class _Index:
+    releases: tuple[Release, ...]  # the table it was built from
+    by_key: dict[str, Release]
+    hosted: tuple[str, ...]
+    hosted_vision: tuple[str, ...]
+
+
+_index: _Index | None = None
+
+
+def _indexed() -> _Index:
+    global _index
+    rows = table.RELEASES
+    if _index is None or _index.releases is not rows:
+        by_key: dict[str, Release] = {}
+        for release in rows:
+            for n in (release.name, *release.hosted, *(w.repo for w in release.weights)):
+                by_key.setdefault(_key(n), release)  # the first release to claim a name keeps it
+        newest_first = rows[::-1]
+        vision = tuple(m for r in newest_first if r.vision for m in r.hosted)
+        text = tuple(m for r in newest_first if not r.vision for m in r.hosted)
+        _index = _Index(rows, by_key, (*text, *vision), vision)
+    return _index
+
+
 def find(name: str) -> Release | None:
     """The release a model name stands for: its own name (`GLM-4.7`), a hosted id (`glm-4.7-flashx`), or
     one of its weights (`zai-org/GLM-4.6V-FP8`, `/data/GLM-4.5-Air-AWQ-4bit`), in any case."""
-    key = _key(name)
-    for release in table.RELEASES:
-        names = (release.name, *release.hosted, *(w.repo for w in release.weights))
-        if key in {_key(n) for n in names}:
-            return release
-    return None
+    return _indexed().by_key.get(_key(name))
 
 
 def weights_named(repo: str) -> tuple[Release, Weights] | None:
@@ -63,14 +88,12 @@ def by_architecture(architecture: str) -> tuple[Release, ...]:
 
 def hosted_ids() -> tuple[str, ...]:
     """The hosted API's chat model ids: text models, then vision models, each newest first."""
-    newest_first = table.RELEASES[::-1]
-    text = [m for r in newest_first if not r.vision for m in r.hosted]
-    return (*text, *hosted_vision_ids())
+    return _indexed().hosted
 
 
 def hosted_vision_ids() -> tuple[str, ...]:
     """The hosted ids that take image content, newest first."""
-    return tuple(m for r in table.RELEASES[::-1] if r.vision for m in r.hosted)
+    return _indexed().hosted_vision
 
 
 def _rows_like(thinking: ThinkingPolicy, architecture: str | None) -> list[Release]:
