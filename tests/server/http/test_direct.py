@@ -17,8 +17,8 @@ from server.http.deps import BackendDep
 from server.http.direct import DirectRoute
 from server.settings import Settings
 from tests.conftest import live_server
-from tests.integration.app.test_streams import FailingBackend
 from tests.fake_server import fake_server
+from tests.integration.app.test_streams import FailingBackend
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -85,7 +85,8 @@ def test_the_gate_records_every_streams_figures() -> None:
         stream = c.chat.completions.create(
             model="glm-test", messages=USER, stream=True, stream_options={"include_usage": True}
         )
-        usage = [chunk.usage for chunk in stream if chunk.usage][0]
+        usages = [chunk.usage for chunk in stream if chunk.usage]  # read to its end
+        usage = usages[0]
         whole = c.chat.completions.create(model="glm-test", messages=USER)
         assert whole.usage is not None
         c.close()
