@@ -1,12 +1,16 @@
-"""Engine-direct ceiling: glm-serve over HTTP vs vLLM's AsyncLLM driven in-process, same model and load.
+"""The engine path: glm-serve over HTTP vs `vllm serve` over HTTP vs vLLM's AsyncLLM driven in-process.
 
-    .venv/bin/python scripts/bench_engine.py [--model DIR] [--concurrency 1 32 64]
+    .venv/bin/python scripts/bench_engine.py [--model DIR] [--concurrency 1 32 64] [--rounds 1]
+        [--servers glm-serve,vllm]
 
 Each request streams a chat completion of exactly 256 tokens (ignore_eos) with a tool defined and
 reasoning on, as coding assistants send them. The engine-alone row drives AsyncLLM in a process of its
-own with the same prompt and sampling, no HTTP: the ceiling any server can reach on this machine. Both use
-the same engine settings (compiled, prefix caching). Prints output tok/s, TTFT p50/p99 and the ratio
-glm-serve / engine. (glm-serve against another server, vLLM's own included, is `glm-serve bench`.)
+own with the same prompt and sampling, no HTTP: the ceiling any server can reach on this machine.
+`vllm serve` (vLLM's own OpenAI server, `python -m vllm.entrypoints.openai.api_server`) runs with its
+GLM-4.7 tool and reasoning parsers, so that it does the work glm-serve does. All use the same engine
+settings (compiled, prefix caching), one server at a time, in turn (`--rounds 2`: A B A B, the medians
+reported). Prints output tok/s and TTFT p50/p99 per server and level, then the ratios: glm-serve /
+vllm serve, and the share of the engine-alone throughput each server keeps.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -26,7 +31,7 @@ from load import Result, completion_tokens, drive, raw_post, serve, stop
 from server.backends.local.tiny_model import TINY_MODEL_DIR, build
 
 PY = sys.executable
-PORT = 8301
+PORTS = {"glm-serve": 8301, "vllm": 8302}
 TOOLS = [
     {
         "type": "function",
@@ -61,9 +66,9 @@ def body(i: int) -> dict[str, Any]:
     }
 
 
-async def over_http(levels: list[int]) -> dict[int, Result]:
+async def over_http(port: int, levels: list[int]) -> dict[int, Result]:
     async def one(i: int) -> tuple[float, int]:
-        ex = await raw_post("127.0.0.1", PORT, "/v1/chat/completions", body(i))
+        ex = await raw_post("127.0.0.1", port, "/v1/chat/completions", body(i))
         return ex.ttft, completion_tokens(ex)
 
     return {c: await drive(one, c, requests_for(c)) for c in levels}
@@ -121,11 +126,37 @@ def dump(results: dict[int, Result]) -> None:
     )
 
 
+def server_command(name: str, model: Path) -> list[str]:
+    """glm-serve, or vLLM's own server with its GLM-4.7 tool and reasoning parsers, on the same engine."""
+    port = str(PORTS[name])
+    if name == "glm-serve":
+        cmd = [PY, "-m", "server", "serve", "--model", str(model), "--backend", "local"]
+        cmd += ["--served-model-name", "glm-bench", "--port", port, "--log-level", "warning"]
+    else:
+        cmd = [PY, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model)]
+        cmd += ["--served-model-name", "glm-bench", "--port", port, "--enable-prefix-caching"]
+        cmd += ["--enable-auto-tool-choice", "--tool-call-parser", "glm47", "--reasoning-parser", "glm45"]
+        cmd += ["--uvicorn-log-level", "warning"]
+    cmd += ["--max-model-len", str(ENGINE["max_model_len"])]
+    return [*cmd, "--gpu-memory-utilization", str(ENGINE["gpu_memory_utilization"])]
+
+
+def over_server(name: str, model: Path, levels: list[int]) -> dict[int, Result]:
+    proc = serve(server_command(name, model), f"http://127.0.0.1:{PORTS[name]}/health", dict(os.environ))
+    try:
+        return phase(["--phase", "http", "--port", str(PORTS[name]), "--concurrency", *map(str, levels)])
+    finally:
+        stop(proc)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=TINY_MODEL_DIR)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 32, 64])
+    ap.add_argument("--servers", default="glm-serve,vllm", help="glm-serve and/or vllm, measured in turn")
+    ap.add_argument("--rounds", type=int, default=1, help="how many times each server is measured, in turn")
     ap.add_argument("--phase", choices=["engine", "http"], help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     levels = args.concurrency
     if args.phase == "engine":
@@ -134,35 +165,44 @@ def main() -> None:
     if args.phase == "http":
         # The client gets the core vLLM leaves to the API process, away from the engine's core.
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
-        dump(asyncio.run(over_http(levels)))
+        dump(asyncio.run(over_http(args.port, levels)))
         return
     if not (args.model / "config.json").exists():
         build(args.model)
     os.environ["VLLM_CPU_KVCACHE_SPACE"] = "2"
+    names = args.servers.split(",")
     engine = phase(["--phase", "engine", "--model", str(args.model), "--concurrency", *map(str, levels)])
     print("  measured the engine alone", file=sys.stderr)
-    cmd = [PY, "-m", "server", "serve", "--model", str(args.model), "--backend", "local"]
-    cmd += ["--served-model-name", "glm-bench", "--port", str(PORT), "--log-level", "warning"]
-    cmd += ["--max-model-len", str(ENGINE["max_model_len"])]
-    cmd += ["--gpu-memory-utilization", str(ENGINE["gpu_memory_utilization"])]
-    proc = serve(cmd, f"http://127.0.0.1:{PORT}/health", dict(os.environ))
-    try:
-        ours = phase(["--phase", "http", "--concurrency", *map(str, levels)])
-    finally:
-        stop(proc)
+    runs: dict[str, list[dict[int, Result]]] = {n: [] for n in names}
+    for r in range(args.rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            runs[name].append(over_server(name, args.model, levels))
+            print(f"  measured {name}, round {r + 1}", file=sys.stderr)
+
+    def tok_s(name: str, c: int) -> float:
+        return statistics.median(run[c].tok_s for run in runs[name])
+
+    def ttft(name: str, c: int, q: float) -> float:
+        return statistics.median(run[c].ttft_ms(q) for run in runs[name])
+
     print(
-        f"\n{OUT_TOKENS} output tokens per request, ignore_eos, tools + reasoning on; model {args.model.name}"
+        f"\n{OUT_TOKENS} output tokens per request, ignore_eos, tools + reasoning on; "
+        f"model {args.model.name}; {args.rounds} round(s), medians"
     )
-    print(
-        f"{'conc':>4} | {'engine tok/s':>12} | {'glm-serve tok/s':>15} {'TTFT p50/p99 ms':>16} | "
-        f"{'/engine':>7}"
-    )
+    heads = "".join(f" | {name + ' tok/s':>15} {'TTFT p50/p99 ms':>16}" for name in names)
+    print(f"{'conc':>4} | {'engine tok/s':>12}{heads}")
     for c in levels:
-        e, o = engine[c], ours[c]
-        print(
-            f"{c:>4} | {e.tok_s:>12.0f} | {o.tok_s:>15.0f} {o.ttft_ms(0.5):>7.0f}/{o.ttft_ms(0.99):<8.0f} | "
-            f"{o.tok_s / e.tok_s:>6.2f}x"
+        cells = "".join(
+            f" | {tok_s(n, c):>15.0f} {ttft(n, c, 0.5):>7.0f}/{ttft(n, c, 0.99):<8.0f}" for n in names
         )
+        print(f"{c:>4} | {engine[c].tok_s:>12.0f}{cells}")
+    print()
+    for c in levels:
+        kept = ", ".join(f"{n} {tok_s(n, c) / engine[c].tok_s:.0%}" for n in names)
+        line = f"c={c}: of the engine-alone throughput, {kept} kept"
+        if "glm-serve" in names and "vllm" in names:
+            line += f"; glm-serve / vllm serve = {tok_s('glm-serve', c) / tok_s('vllm', c):.2f}x"
+        print(line)
 
 
 if __name__ == "__main__":

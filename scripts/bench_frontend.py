@@ -10,14 +10,16 @@ real engine but wait for it: its CPU time per streamed token is the front end's 
 CPU-second how many a GPU box may stream before our process is what it waits on. Chat completions,
 Messages and Responses stream the same answer at each concurrency, in alternating rounds (the order
 rotated each round); the figures are medians over the rounds, and Messages and Responses are also
-given as ratios to chat measured in the same rounds. `--profile WIRE` runs the server under cProfile,
-streams that wire only, and prints where its CPU went, by area, in µs per streamed token.
+given as ratios to chat measured in the same rounds, with what each costs per request beyond chat's.
+`--profile WIRE` samples the server with py-spy, streams that wire only, and prints where its CPU went,
+stage by stage, in µs per streamed token and per request.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from load import areas, completion_tokens, cpu_seconds, hottest, raw_post, serve, stop
+from load import Spy, completion_tokens, cpu_seconds, print_hottest, print_stages, raw_post, serve, stop
 
 PORT = 8311
 # A coding assistant's answer: some reasoning, then prose; ~1,000 pieces of at most four characters.
@@ -69,9 +71,11 @@ WIRES: dict[str, tuple[str, dict[str, Any]]] = {
 
 @dataclass
 class Phase:
+    requests: int
     tokens: int
     cpu: float  # the server process's CPU seconds
     wall: float
+    warm_up_tokens: int  # streamed before the measurement (a profile holds them too)
 
     @property
     def per_cpu_second(self) -> float:
@@ -81,6 +85,10 @@ class Phase:
     def us_per_token(self) -> float:
         return self.cpu / self.tokens * 1e6
 
+    @property
+    def us_per_request(self) -> float:
+        return self.cpu / self.requests * 1e6
+
 
 async def phase(pid: int, wire: str, concurrency: int, requests: int) -> Phase:
     path, body = WIRES[wire]
@@ -88,7 +96,7 @@ async def phase(pid: int, wire: str, concurrency: int, requests: int) -> Phase:
     async def one() -> int:
         return completion_tokens(await raw_post("127.0.0.1", PORT, path, body))
 
-    await asyncio.gather(*(one() for _ in range(min(concurrency, 16))))  # warm-up
+    warm = await asyncio.gather(*(one() for _ in range(min(concurrency, 16))))
     queue = list(range(requests))
     counts: list[int] = []
 
@@ -99,7 +107,7 @@ async def phase(pid: int, wire: str, concurrency: int, requests: int) -> Phase:
 
     cpu, start = cpu_seconds(pid), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Phase(sum(counts), cpu_seconds(pid) - cpu, time.perf_counter() - start)
+    return Phase(requests, sum(counts), cpu_seconds(pid) - cpu, time.perf_counter() - start, sum(warm))
 
 
 async def run(
@@ -125,36 +133,40 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-frontend-"))
     (work / "launch.py").write_text(LAUNCH)
     command = [sys.executable, str(work / "launch.py")]
-    if args.profile:
-        command = [sys.executable, "-m", "cProfile", "-o", str(work / "server.prof"), str(work / "launch.py")]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = serve(command, f"http://127.0.0.1:{PORT}/health", env=env)
+    spied = work / "server.spy"
     try:
-        found = asyncio.run(run(proc.pid, args.concurrency, args.requests, args.rounds, wires))
+        with contextlib.ExitStack() as profiled:
+            if args.profile:
+                profiled.enter_context(Spy(proc.pid, spied))
+            found = asyncio.run(run(proc.pid, args.concurrency, args.requests, args.rounds, wires))
     finally:
         stop(proc)
     print(
-        f"{'wire':<10} {'c':>4} {'tokens/CPU-s':>13} {'µs CPU/token':>13} {'tok/s (wall)':>13} {'vs chat':>8}"
+        f"{'wire':<10} {'c':>4} {'tokens/CPU-s':>13} {'µs CPU/token':>13} {'tok/s (wall)':>13} "
+        f"{'vs chat':>8} {'µs CPU/request':>15} {'+µs vs chat':>12}"
     )
     for level in args.concurrency:
-        chat = [p.per_cpu_second for p in found[(wires[0], level)]]
+        chat = found[(wires[0], level)]
         for wire in wires:
             phases = found[(wire, level)]
-            ratio = statistics.median(p.per_cpu_second / c for p, c in zip(phases, chat, strict=True))
+            pairs = list(zip(phases, chat, strict=True))
+            ratio = statistics.median(p.per_cpu_second / c.per_cpu_second for p, c in pairs)
+            extra = statistics.median(p.us_per_request - c.us_per_request for p, c in pairs)
             print(
                 f"{wire:<10} {level:>4} {statistics.median(p.per_cpu_second for p in phases):>13,.0f} "
                 f"{statistics.median(p.us_per_token for p in phases):>13.1f} "
-                f"{statistics.median(p.tokens / p.wall for p in phases):>13,.0f} {ratio:>8.2f}"
+                f"{statistics.median(p.tokens / p.wall for p in phases):>13,.0f} {ratio:>8.2f} "
+                f"{statistics.median(p.us_per_request for p in phases):>15,.0f} {extra:>12,.0f}"
             )
     if args.profile:
-        # Warm-ups and the start count in the profile too: divide by every token the server streamed.
-        tokens = sum(p.tokens for phases in found.values() for p in phases)
-        print(f"\nwhere the server's CPU went ({args.profile}, under cProfile: its own overhead included)")
-        for area, us in areas(work / "server.prof", tokens):
-            print(f"  {area:<34} {us:7.1f} µs/token")
-        print("the functions with the most own time, per token")
-        for where, us in hottest(work / "server.prof", tokens):
-            print(f"  {us:7.2f} µs  {where}")
+        # The warm-ups are in the profile too: divide by every token and request the server streamed.
+        tokens = sum(p.tokens + p.warm_up_tokens for phases in found.values() for p in phases)
+        answers = sum(p.requests + min(level, 16) for (_, level), ps in found.items() for p in ps)
+        print(f"\nwhere the server's CPU went ({args.profile}; py-spy, {Spy.RATE} samples/s), µs")
+        print_stages([("per token", spied, tokens), ("per request", spied, answers)])
+        print_hottest(spied, tokens, "token")
 
 
 if __name__ == "__main__":

@@ -354,8 +354,12 @@ class Output:
             self._sequence += 1
 
 
-async def response_sse(events: AsyncIterator[StreamEvent], output: Output) -> AsyncIterator[bytes]:
-    """The stream's events as SSE; an error after it started ends it with response.failed."""
+async def response_sse(
+    events: AsyncIterator[StreamEvent], output: Output, ended: Callable[[], None] | None = None
+) -> AsyncIterator[bytes]:
+    """The stream's events as SSE; an error after it started ends it with response.failed. `ended` is
+    called when the stream ends, however it ends (a call, not a generator around this one: that would
+    be one more step for every frame)."""
     try:
         async for event in events:
             if frames := output.feed(event):
@@ -365,6 +369,9 @@ async def response_sse(events: AsyncIterator[StreamEvent], output: Output) -> As
     except Exception:
         log.exception("stream failed after it started")
         yield b"".join(output.fail(internal_error()))
+    finally:
+        if ended is not None:
+            ended()
 
 
 async def response(events: AsyncIterator[StreamEvent], output: Output) -> dict[str, Any]:

@@ -162,24 +162,16 @@ async def create_response(request: Request) -> Response:
         request,
         [open_stream(request, converted.request, "responses")],
         stream=body.stream,
-        sse=lambda primed: _then_store(render.response_sse(primed[0], output), output, items, keep),
+        sse=lambda primed: render.response_sse(primed[0], output, lambda: _then_store(output, items, keep)),
         whole=whole,
         headers=headers,
     )
 
 
-async def _then_store(
-    frames: AsyncIterator[bytes],
-    output: render.Output,
-    items: tuple[schema.Item, ...],
-    store: ResponseStore | None,
-) -> AsyncIterator[bytes]:
-    try:
-        async for frame in frames:
-            yield frame
-    finally:
-        if store is not None and output.response["status"] in ("completed", "incomplete"):
-            _keep(store, output, items)
+def _then_store(output: render.Output, items: tuple[schema.Item, ...], store: ResponseStore | None) -> None:
+    """At a stream's end: keep the response if it was asked to be kept and came to an end."""
+    if store is not None and output.response["status"] in ("completed", "incomplete"):
+        _keep(store, output, items)
 
 
 def _keep(store: ResponseStore, output: render.Output, items: tuple[schema.Item, ...]) -> None:
