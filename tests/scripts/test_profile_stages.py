@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from load import Spy, hottest, stages  # noqa: E402
+from load import Spy, hottest, stages
 
-RAW = """\
-Runner.run (asyncio/runners.py:118);Gate._guarded (server/http/gate.py:110);GlmParser.feed (parsers/glm.py:80) 30
-Runner.run (asyncio/runners.py:118);_chat_chunks (server/openai/render.py:105);Gate._guarded (server/http/gate.py:110) 20
-Runner.run (asyncio/runners.py:118);_chat_chunks (server/openai/render.py:105) 10
-Server.run (uvicorn/server.py:86);Runner.run (asyncio/runners.py:118) 500
+LOOP = "Runner.run (asyncio/runners.py:118)"
+RAW = f"""\
+{LOOP};Gate._guarded (server/http/gate.py:110);GlmParser.feed (parsers/glm.py:80) 30
+{LOOP};_chat_chunks (server/openai/render.py:105);Gate._guarded (server/http/gate.py:110) 20
+{LOOP};_chat_chunks (server/openai/render.py:105) 10
+Server.run (uvicorn/server.py:86);{LOOP} 500
 Server.run (uvicorn/server.py:86);RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:542) 40
 """
 
