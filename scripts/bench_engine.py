@@ -132,6 +132,10 @@ def server_command(name: str, model: Path) -> list[str]:
     if name == "glm-serve":
         cmd = [PY, "-m", "server", "serve", "--model", str(model), "--backend", "local"]
         cmd += ["--served-model-name", "glm-bench", "--port", port, "--log-level", "warning"]
+        # On CPU glm-serve lowers its session's scheduling weight so that the engine's spinning never
+        # starves other sessions' clients (backends/local/sharing.py); here the load generator is such a
+        # client, and vllm serve keeps the default weight: the same for both.
+        cmd += ["--cpu-session-nice", "0"]
     else:
         cmd = [PY, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model)]
         cmd += ["--served-model-name", "glm-bench", "--port", port, "--enable-prefix-caching"]

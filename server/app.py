@@ -31,7 +31,9 @@ from .http.gate import Gate
 from .http.head import HeadAsGet
 from .http.limits import BodyLimit
 from .http.metrics import Metrics
+from .http.request_id import RequestIds, with_request_id
 from .http.wire import Wire, wire_of
+from .logs import REQUEST_ID
 from .openai.wire import WIRE as OPENAI
 from .responses.wire import WIRE as RESPONSES
 from .settings import Settings, load_settings
@@ -116,7 +118,7 @@ def create_app(
             setattr(app.state, wire.name, wire.make_state(settings))
     _add_service_routes(app, authed)
     _add_error_handlers(app)
-    # Each added middleware wraps the ones before: a request meets HEAD-as-GET first, then admission at
+    # Each added middleware wraps the ones before: a request gets its id, meets HEAD-as-GET, then admission at
     # the door, then the body limit (on the bytes sent), then decoding (limited again, decoded), the app.
     limit = int(settings.limits.max_body_mb * 1e6)
     app.add_middleware(ContentDecoding, max_bytes=limit, render=error_answer)
@@ -124,6 +126,7 @@ def create_app(
     paths = [path for wire in WIRES for path in wire.generation_paths]
     app.add_middleware(Admission, gate=state.gate, paths=paths, api_key=state.api_key, render=error_answer)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(RequestIds)  # outermost: every answer carries the id, the refusals above too
     return app
 
 
@@ -240,7 +243,7 @@ def error_response(request: Request, exc: ServerError) -> JSONResponse:
 def error_body(scope: Scope, exc: ServerError) -> dict[str, Any]:
     """`exc` as the wire that owns the request's path writes errors; OpenAI's shape elsewhere."""
     wire = wire_of(WIRES, scope) or OPENAI
-    return wire.error_body(exc)
+    return with_request_id(wire.error_body(exc))
 
 
 def error_answer(scope: Scope, exc: ServerError) -> tuple[dict[str, Any], dict[str, str]]:
@@ -285,4 +288,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return error_response(request, internal_error())
+        response = error_response(request, internal_error())
+        # Answered outside the RequestIds middleware (Starlette's outermost layer answers it): the id
+        # goes on here.
+        if (found := REQUEST_ID.get()) is not None:
+            response.headers["x-request-id"] = found
+        return response

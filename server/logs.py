@@ -17,13 +17,14 @@ import logging.config
 import os
 import re
 import tempfile
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
 LogFormat = Literal["text", "json"]
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(request)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
-JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
 
 # vLLM's informational lines worth a line while a model loads; the rest of its INFO is debug detail.
 PROGRESS = re.compile(
@@ -50,6 +51,22 @@ CHATTER = frozenset(
     }
 )
 POLLED = ("/health", "/metrics")  # a load balancer's and Prometheus' paths: one line each per few seconds
+
+
+# The request a record was made for (its x-request-id), set by the HTTP layer in each request's task
+# (server/http/request_id.py); None outside a request (start, shutdown, the engine's processes).
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class Stamp(logging.Filter):
+    """Puts the request id on every record: `request` (" [id]", or nothing) for the text format,
+    `request_id` for JSON."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        found = REQUEST_ID.get()
+        record.request = f" [{found}]" if found else ""
+        record.request_id = found
+        return True
 
 
 class Quiet(logging.Filter):
@@ -109,13 +126,16 @@ def config(level: str, form: LogFormat) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"main": formatter},
-        "filters": {"quiet": {"()": f"{__name__}.Quiet", "level": upper}},
+        "filters": {
+            "quiet": {"()": f"{__name__}.Quiet", "level": upper},
+            "stamp": {"()": f"{__name__}.Stamp"},
+        },
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "main",
-                "filters": ["quiet"],
+                "filters": ["quiet", "stamp"],
             }
         },
         # vLLM's loggers pass their records up to the root's one handler (its default gives them their own).

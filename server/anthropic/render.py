@@ -16,6 +16,7 @@ from parsers import ReasoningDelta, TextDelta, ToolArgsDelta, ToolCallEnd, ToolC
 from ..core.errors import BackendUnavailable, ServerError, internal_error
 from ..core.events import FinishReason, MessageEnd, MessageStart, StreamEvent, Usage
 from ..http import sse
+from ..http.request_id import with_request_id
 
 log = logging.getLogger("glm_serve.anthropic")
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -232,10 +233,10 @@ async def message_sse(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes
                 for name, data in blocks.feed(item):
                     yield sse.encode(data, name)
     except ServerError as exc:
-        yield sse.encode(_dumps(error_body(exc)), "error")
+        yield sse.encode(_dumps(with_request_id(error_body(exc))), "error")
     except Exception:
         log.exception("stream failed after it started")
-        yield sse.encode(_dumps(error_body(internal_error())), "error")
+        yield sse.encode(_dumps(with_request_id(error_body(internal_error()))), "error")
     finally:
         # Closed at once (a client that left aborts its generation now, not when the collector runs).
         close = getattr(events, "aclose", None)

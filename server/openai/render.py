@@ -16,6 +16,7 @@ from ..core.errors import ServerError, internal_error
 from ..core.events import LogprobsDelta, MessageEnd, MessageStart, TokenLogprob, Usage
 from ..core.streams import Tagged
 from ..http import sse
+from ..http.request_id import with_request_id
 
 log = logging.getLogger("glm_serve.openai")
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -73,10 +74,10 @@ async def _guarded(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         async for chunk in chunks:
             yield chunk
     except ServerError as exc:
-        yield sse.encode(_dumps(error_body(exc)))
+        yield sse.encode(_dumps(with_request_id(error_body(exc))))
     except Exception:
         log.exception("stream failed after it started")
-        yield sse.encode(_dumps(error_body(internal_error())))
+        yield sse.encode(_dumps(with_request_id(error_body(internal_error()))))
     yield sse.DONE
 
 

@@ -129,5 +129,5 @@ def test_the_log_keeps_progress_and_drops_noise() -> None:
 
 def test_json_logs_are_one_object_a_line() -> None:
     records: list[dict[str, Any]] = [json.loads(line) for line in _log_lines("info", "json")]
-    assert {"asctime", "levelname", "name", "message"} <= set(records[0])
+    assert {"asctime", "levelname", "name", "request_id", "message"} <= set(records[0])
     assert [r["message"] for r in records if r["name"] == "glm_serve"] == ["ours"]
