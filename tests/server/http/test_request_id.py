@@ -44,7 +44,9 @@ def test_every_answer_carries_an_id_the_clients_own_when_it_sent_one() -> None:
         assert GENERATED.fullmatch(odd.headers["x-request-id"])
         assert GENERATED.fullmatch(httpx.get(base + "/v1/models").headers["x-request-id"])
         # Refused before the app reads the body (the size limit): the id and the body's request_id agree.
-        big = httpx.post(base + "/v1/chat/completions", content=b"x" * 5000, headers={"x-request-id": "big-1"})
+        big = httpx.post(
+            base + "/v1/chat/completions", content=b"x" * 5000, headers={"x-request-id": "big-1"}
+        )
         assert big.status_code == 413
         assert big.headers["x-request-id"] == "big-1" and big.json()["request_id"] == "big-1"
 
