@@ -203,7 +203,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("hosted: read and JSON-decode chunks", ("ChunkStream.", "Response.pieces")),
     ("hosted: send the request (aiohttp)", ("ChatClient.open", "HttpSession.")),
     ("hosted: request body, retries", ("hosted_api.py", "HostedBackend.")),
-    ("gate + metrics", ("Gate.", "Metrics.")),
+    ("gate + metrics", ("Gate.", "Metrics.", "Watch.")),
     ("stream plumbing (prime, replay, tag)", ("core/streams.py",)),
     ("SSE response: batching, writes", ("event_stream.py",)),
     ("request body: read + validate", ("json_body (",)),
