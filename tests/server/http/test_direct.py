@@ -105,11 +105,14 @@ def test_the_gate_records_every_streams_figures() -> None:
 
 def test_a_stream_that_fails_is_counted_with_its_error() -> None:
     app = create_app(Settings(backend="fake"), FailingBackend("</think>a long answer that never finishes"))
-    with live_server(app) as base, httpx.stream(
-        "POST",
-        base + "/v1/chat/completions",
-        json={"model": "glm-fake", "messages": USER, "stream": True},
-    ) as r:
+    with (
+        live_server(app) as base,
+        httpx.stream(
+            "POST",
+            base + "/v1/chat/completions",
+            json={"model": "glm-fake", "messages": USER, "stream": True},
+        ) as r,
+    ):
         assert '"error"' in r.read().decode()
     failed = {"backend": "fake", "endpoint": "chat", "outcome": "service_unavailable"}
     assert _sample(app, "glm_serve:requests_total", **failed) == 1
