@@ -28,6 +28,7 @@ from ..core.errors import ContextTooLong, RateLimited, ServerError, internal_err
 from ..core.events import LogprobsDelta, MessageEnd, MessageStart, StreamEvent, Usage
 from ..core.request import SamplingValues
 from ..http import sse
+from ..http.request_id import with_request_id
 from .freeform import FreeformInput
 
 log = logging.getLogger("glm_serve.responses")
@@ -197,7 +198,7 @@ class Output:
         out: Frames = []
         self._close("incomplete", out)
         self.response["status"] = "failed"
-        self.response["error"] = error_object(exc)
+        self.response["error"] = with_request_id(error_object(exc))
         self._lifecycle(out, "response.failed")
         return out
 

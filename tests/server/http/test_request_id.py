@@ -80,6 +80,17 @@ def test_an_error_inside_a_stream_names_the_request() -> None:
             lines = [line for line in r.iter_lines() if line]
         error = json.loads(lines[-2].removeprefix("data: "))
         assert error["request_id"] == "stream-7" and "engine has stopped" in error["error"]["message"]
+        # Responses ends such a stream with response.failed: its error names the request too.
+        with httpx.stream(
+            "POST",
+            base + "/v1/responses",
+            json={"model": "glm-fake", "input": "hi", "stream": True},
+            headers={"x-request-id": "stream-8"},
+        ) as r:
+            data = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+        failed = data[-1]
+        assert failed["type"] == "response.failed"
+        assert failed["response"]["error"]["request_id"] == "stream-8"
 
 
 class BrokenBackend(FakeBackend):
