@@ -38,8 +38,10 @@ PORTS = {"standin": 8411, "glm-serve": 8412, "litellm": 8413, "baseline": 8414}
 BODY = {"model": "glm-4.7", "messages": [{"role": "user", "content": "Say hello."}], "stream": True}
 
 
-def start(cmd: list[str], ready: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return serve(cmd, ready, env, headers={"Authorization": f"Bearer {KEY}"})
+def start(
+    cmd: list[str], ready: str, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    return serve(cmd, ready, env, headers={"Authorization": f"Bearer {KEY}"}, cwd=cwd)
 
 
 async def measure(
@@ -82,7 +84,7 @@ def glm_serve(name: str, tree: Path, standin_url: str, env: dict[str, str]) -> s
     cmd = [sys.executable, "-m", "server", "serve", "--backend", "hosted", "--port", str(port)]
     cmd += ["--hosted-base-url", base, "--log-level", "warning"]
     env = {**env, "PYTHONPATH": str(tree)}  # before the installed (editable) glm-serve on sys.path
-    return serve(cmd, f"http://127.0.0.1:{port}/health", env, {"Authorization": f"Bearer {KEY}"}, tree)
+    return start(cmd, f"http://127.0.0.1:{port}/health", env, cwd=tree)
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from .http.gate import Gate
 from .http.head import HeadAsGet
 from .http.limits import BodyLimit
 from .http.metrics import Metrics
-from .http.request_id import RequestIds, with_request_id
+from .http.request_id import RequestIds
 from .http.wire import Wire, wire_of
 from .logs import REQUEST_ID
 from .openai.wire import WIRE as OPENAI
@@ -243,7 +243,7 @@ def error_response(request: Request, exc: ServerError) -> JSONResponse:
 def error_body(scope: Scope, exc: ServerError) -> dict[str, Any]:
     """`exc` as the wire that owns the request's path writes errors; OpenAI's shape elsewhere."""
     wire = wire_of(WIRES, scope) or OPENAI
-    return with_request_id(wire.error_body(exc))
+    return wire.error_body(exc)
 
 
 def error_answer(scope: Scope, exc: ServerError) -> tuple[dict[str, Any], dict[str, str]]:

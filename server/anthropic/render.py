@@ -37,7 +37,7 @@ def error_body(exc: ServerError) -> dict[str, Any]:
         if isinstance(exc, BackendUnavailable)
         else _ERROR_TYPES.get(exc.status, "api_error")
     )
-    return {"type": "error", "error": {"type": kind, "message": exc.message}}
+    return with_request_id({"type": "error", "error": {"type": kind, "message": exc.message}})
 
 
 def stop_reason(finish: FinishReason, stop_sequence: str | None) -> str:
@@ -233,10 +233,10 @@ async def message_sse(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes
                 for name, data in blocks.feed(item):
                     yield sse.encode(data, name)
     except ServerError as exc:
-        yield sse.encode(_dumps(with_request_id(error_body(exc))), "error")
+        yield sse.encode(_dumps(error_body(exc)), "error")
     except Exception:
         log.exception("stream failed after it started")
-        yield sse.encode(_dumps(with_request_id(error_body(internal_error()))), "error")
+        yield sse.encode(_dumps(error_body(internal_error())), "error")
     finally:
         # Closed at once (a client that left aborts its generation now, not when the collector runs).
         close = getattr(events, "aclose", None)

@@ -23,7 +23,9 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def error_body(exc: ServerError) -> dict[str, Any]:
-    return {"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}}
+    """An error as an HTTP answer or a streamed error event carries it, with the request's id."""
+    error = {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}
+    return with_request_id({"error": error})
 
 
 def tool_call_id() -> str:
@@ -74,10 +76,10 @@ async def _guarded(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         async for chunk in chunks:
             yield chunk
     except ServerError as exc:
-        yield sse.encode(_dumps(with_request_id(error_body(exc))))
+        yield sse.encode(_dumps(error_body(exc)))
     except Exception:
         log.exception("stream failed after it started")
-        yield sse.encode(_dumps(with_request_id(error_body(internal_error()))))
+        yield sse.encode(_dumps(error_body(internal_error())))
     yield sse.DONE
 
 

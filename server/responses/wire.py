@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from ..core.errors import ServerError
+from ..http.request_id import with_request_id
 from ..http.wire import Wire
 from .routes import router
 from .state import make as make_state
@@ -16,7 +17,8 @@ def error_body(exc: ServerError) -> dict[str, Any]:
         # A backend names the conversation "messages"; this wire calls it "input".
         exc = copy.copy(exc)
         exc.param = "input"
-    return {"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}}
+    error = {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}
+    return with_request_id({"error": error})
 
 
 WIRE = Wire(
